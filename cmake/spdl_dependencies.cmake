@@ -1,0 +1,14 @@
+# What spdl's targets need, found the same way in the build tree and in spdlConfig.cmake.
+include_guard(GLOBAL)
+find_package(Threads REQUIRED)
+
+# Standalone Asio (Debian's libasio-dev, 1.22) ships no CMake package: an imported-free interface
+# target that carries its include directory and the switches spdl relies on.
+if(NOT TARGET spdl_asio)
+  find_path(SPDL_ASIO_INCLUDE_DIR asio.hpp REQUIRED)
+  add_library(spdl_asio INTERFACE)
+  add_library(spdl::asio ALIAS spdl_asio)
+  set_target_properties(spdl_asio PROPERTIES EXPORT_NAME asio)
+  target_include_directories(spdl_asio SYSTEM INTERFACE
+    $<BUILD_INTERFACE:${SPDL_ASIO_INCLUDE_DIR}>)
+endif()

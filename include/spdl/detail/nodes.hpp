@@ -1,0 +1,378 @@
+#pragma once
+// The stage nodes: long-lived coroutines on the loop thread, one per unit of concurrency, each
+// looping receive -> work -> send. No coroutine frame and no allocation per item beyond the
+// item itself, except the hand-off to the worker pool for plain functions.
+
+#include <spdl/async/channel.hpp>
+#include <spdl/detail/asio.hpp>
+#include <spdl/detail/clock.hpp>
+#include <spdl/detail/runtime.hpp>
+#include <spdl/detail/sink_queue.hpp>
+#include <spdl/detail/traits.hpp>
+#include <spdl/pipeline/options.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <optional>
+#include <ranges>
+#include <utility>
+#include <vector>
+
+namespace spdl::detail {
+
+/// Each node's output: the queue the next node reads.
+inline constexpr std::size_t channel_capacity = 2;
+
+template <class Out>
+class producer_node : public node {
+ public:
+  channel<Out>& output() noexcept { return out_; }
+  void cancel_output() override { out_.cancel(); }
+  queue_stats output_stats(std::chrono::nanoseconds elapsed, clock::time_point now) const override {
+    return out_.counters().snapshot(counters.name, elapsed, now);
+  }
+
+ protected:
+  // Sends one value; false when the output is closed (shutdown, or downstream gone).
+  static bool fast_send(channel<Out>& ch, Out& value, bool& must_wait) {
+    must_wait = false;
+    if (ch.try_send(value)) return true;
+    must_wait = !ch.closed();
+    return false;
+  }
+
+  channel<Out> out_{channel_capacity};
+};
+
+// ---- source ----------------------------------------------------------------------------------
+
+/// Pulls items out of a range the pipeline owns. Elements of an owned container are moved out;
+/// a view's elements are copied (they belong to someone else).
+template <class R>
+class range_reader {
+ public:
+  using value_type = std::ranges::range_value_t<R>;
+
+  explicit range_reader(R range) : range_(std::move(range)) {}
+
+  std::optional<value_type> operator()() {
+    if (!it_) it_.emplace(std::ranges::begin(range_));
+    if (*it_ == std::ranges::end(range_)) return std::nullopt;
+    std::optional<value_type> v;
+    if constexpr (std::ranges::view<R>)
+      v.emplace(**it_);
+    else
+      v.emplace(std::ranges::iter_move(*it_));
+    ++*it_;
+    return v;
+  }
+
+ private:
+  R range_;
+  std::optional<std::ranges::iterator_t<R>> it_;
+};
+
+template <class T, class Next>  // Next: () -> std::optional<T>
+class source_node final : public producer_node<T> {
+ public:
+  explicit source_node(Next next) : next_(std::move(next)) {
+    this->counters.name = "source";
+  }
+
+  void spawn(runtime& rt) override { rt.spawn(run(rt)); }
+
+ private:
+  asio::awaitable<void> run(runtime& rt) {
+    for (;;) {
+      std::optional<T> item;
+      std::exception_ptr error;
+      const auto t0 = clock::now();
+      try {
+        item = next_();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      if (error) {
+        rt.fail(*this, error);
+        break;
+      }
+      if (!item) break;
+      this->counters.record(since(t0));
+      bool must_wait;
+      if (this->fast_send(this->out_, *item, must_wait)) continue;
+      if (!must_wait) break;
+      if (!co_await this->out_.async_send(std::move(*item))) break;
+    }
+    this->out_.close();
+  }
+
+  Next next_;
+};
+
+// ---- pipe ------------------------------------------------------------------------------------
+
+template <class In, class F>
+class pipe_node final : public producer_node<typename stage_result<F, In>::type> {
+  using traits = stage_result<F, In>;
+  using Out = typename traits::type;
+
+ public:
+  pipe_node(F f, pipe_options options, channel<In>& in)
+      : f_(std::move(f)), options_(std::move(options)), in_(in) {
+    this->counters.name = options_.name;
+    this->counters.concurrency = options_.concurrency;
+    this->own_budget = options_.max_failures;
+    if (ordered()) turn_waiters_.resize(options_.concurrency);
+  }
+
+  void spawn(runtime& rt) override {
+    if constexpr (!traits::on_loop)
+      executor_ = options_.executor ? *options_.executor
+                                    : asio::any_io_executor(rt.pool().get_executor());
+    active_ = options_.concurrency;
+    for (std::size_t i = 0; i < options_.concurrency; ++i) rt.spawn(work(rt));
+  }
+
+  void on_failed() override {
+    for (auto& p : turn_waiters_)
+      if (p.waiting()) p.resume();
+  }
+
+ private:
+  struct call_result {
+    std::optional<Out> value;
+    std::exception_ptr error;
+    std::chrono::nanoseconds elapsed{0};
+  };
+
+  // Runs on the worker pool: the call itself, timed, its exception kept.
+  struct pool_call {
+    pipe_node* self;
+    In* item;
+    call_result* result;
+
+    void operator()() const {
+      const auto t0 = clock::now();
+      try {
+        if constexpr (traits::may_drop)
+          result->value = std::invoke(self->f_, std::move(*item));
+        else
+          result->value.emplace(std::invoke(self->f_, std::move(*item)));
+      } catch (...) {
+        result->error = std::current_exception();
+      }
+      result->elapsed = since(t0);
+    }
+  };
+
+  struct offload {
+    asio::any_io_executor executor;
+    pool_call call;
+
+    void operator()(resume_handler h) const {
+      asio::post(executor, [call = call, h = std::move(h)]() mutable {
+        call();
+        asio::post(std::move(h));
+      });
+    }
+  };
+
+  [[nodiscard]] bool ordered() const noexcept { return options_.order == output_order::input; }
+
+  asio::awaitable<void> work(runtime& rt) {
+    for (;;) {
+      std::optional<In> item = in_.try_receive();
+      if (!item) {
+        if (in_.finished()) break;
+        item = co_await in_.async_receive();
+        if (!item) break;
+      }
+      if (this->failed || rt.stopping()) break;
+      const std::uint64_t seq = next_seq_++;
+
+      call_result r;
+      rt.count_call(*this);
+      if constexpr (traits::on_loop) {
+        const auto t0 = clock::now();
+        try {
+          auto pending = std::invoke(f_, std::move(*item));
+          typename traits::produced v = co_await std::move(pending);
+          if constexpr (traits::may_drop)
+            r.value = std::move(v);
+          else
+            r.value.emplace(std::move(v));
+        } catch (...) {
+          r.error = std::current_exception();
+        }
+        r.elapsed = since(t0);
+      } else {
+        co_await suspend_with(offload{executor_, pool_call{this, &*item, &r}});
+      }
+      item.reset();
+      this->counters.record(r.elapsed);
+
+      bool deliver = !this->failed && !rt.stopping();
+      if (r.error) {
+        deliver = false;
+        if (rt.count_failure(*this, r.error)) {
+          finish_turn(seq);
+          break;
+        }
+      }
+      if (ordered()) {
+        while (turn_ != seq && !this->failed) co_await suspend(turn_waiters_[seq % turn_waiters_.size()]);
+      }
+      bool open = true;
+      if (deliver && r.value) {
+        bool must_wait;
+        if (!this->fast_send(this->out_, *r.value, must_wait))
+          open = must_wait && co_await this->out_.async_send(std::move(*r.value));
+      }
+      finish_turn(seq);
+      if (!open || this->failed) break;
+    }
+    if (--active_ == 0) this->out_.close();
+  }
+
+  void finish_turn(std::uint64_t seq) {
+    if (!ordered() || seq != turn_) return;
+    ++turn_;
+    auto& next = turn_waiters_[turn_ % turn_waiters_.size()];
+    if (next.waiting()) next.resume();
+  }
+
+  F f_;
+  pipe_options options_;
+  channel<In>& in_;
+  asio::any_io_executor executor_;
+  std::size_t active_ = 0;
+  std::uint64_t next_seq_ = 0;
+  std::uint64_t turn_ = 0;
+  std::vector<parked> turn_waiters_;
+};
+
+// ---- aggregate / disaggregate ------------------------------------------------------------------
+
+template <class T>
+class aggregate_node final : public producer_node<std::vector<T>> {
+ public:
+  aggregate_node(std::size_t size, aggregate_options options, channel<T>& in)
+      : size_(size), options_(options), in_(in) {
+    this->counters.name = "aggregate(" + std::to_string(size) + ")";
+  }
+
+  void spawn(runtime& rt) override { rt.spawn(run(rt)); }
+
+ private:
+  asio::awaitable<void> run(runtime& rt) {
+    std::vector<T> batch;
+    batch.reserve(size_);
+    for (;;) {
+      std::optional<T> item = in_.try_receive();
+      if (!item) {
+        if (in_.finished()) break;
+        item = co_await in_.async_receive();
+        if (!item) break;
+      }
+      batch.push_back(std::move(*item));
+      if (batch.size() < size_) continue;
+      if (!co_await emit(batch)) break;
+    }
+    if (!batch.empty() && !options_.drop_last && !rt.stopping()) co_await emit(batch);
+    this->out_.close();
+  }
+
+  asio::awaitable<bool> emit(std::vector<T>& batch) {
+    this->counters.record(std::chrono::nanoseconds{0});
+    std::vector<T> full = std::move(batch);
+    batch = std::vector<T>();
+    batch.reserve(size_);
+    bool must_wait;
+    if (this->fast_send(this->out_, full, must_wait)) co_return true;
+    if (!must_wait) co_return false;
+    co_return co_await this->out_.async_send(std::move(full));
+  }
+
+  std::size_t size_;
+  aggregate_options options_;
+  channel<T>& in_;
+};
+
+template <class R>
+class disaggregate_node final : public producer_node<std::ranges::range_value_t<R>> {
+  using Out = std::ranges::range_value_t<R>;
+
+ public:
+  explicit disaggregate_node(channel<R>& in) : in_(in) { this->counters.name = "disaggregate"; }
+
+  void spawn(runtime& rt) override { rt.spawn(run(rt)); }
+
+ private:
+  asio::awaitable<void> run(runtime& rt) {
+    bool open = true;
+    while (open) {
+      std::optional<R> group = in_.try_receive();
+      if (!group) {
+        if (in_.finished()) break;
+        group = co_await in_.async_receive();
+        if (!group) break;
+      }
+      this->counters.record(std::chrono::nanoseconds{0});
+      for (auto it = std::ranges::begin(*group); it != std::ranges::end(*group); ++it) {
+        Out v = std::ranges::iter_move(it);
+        bool must_wait;
+        if (this->fast_send(this->out_, v, must_wait)) continue;
+        open = must_wait && co_await this->out_.async_send(std::move(v));
+        if (!open || rt.stopping()) break;
+      }
+    }
+    this->out_.close();
+  }
+
+  channel<R>& in_;
+};
+
+// ---- sink ------------------------------------------------------------------------------------
+
+/// Moves items from the last stage's queue into the consumer's sink queue.
+template <class T>
+class sink_node final : public node {
+ public:
+  sink_node(std::size_t buffer_size, channel<T>& in) : queue_(buffer_size), in_(in) {
+    this->counters.name = "sink";
+  }
+
+  sink_queue<T>& queue() noexcept { return queue_; }
+  void spawn(runtime& rt) override { rt.spawn(run(rt)); }
+  void cancel_output() override {}  // close_sink ends the stream, keeping what it holds
+  void close_sink(std::vector<stage_failure> failures) override {
+    queue_.close(std::move(failures));
+  }
+  queue_stats output_stats(std::chrono::nanoseconds elapsed, clock::time_point) const override {
+    return queue_.snapshot(elapsed);
+  }
+
+ private:
+  asio::awaitable<void> run(runtime& rt) {
+    for (;;) {
+      // Room first, then the item: an item never waits outside a queue.
+      if (!queue_.has_room() && !co_await queue_.async_wait_room()) break;
+      std::optional<T> item = in_.try_receive();
+      if (!item) {
+        if (in_.finished()) break;
+        item = co_await in_.async_receive();
+        if (!item) break;
+      }
+      if (queue_.try_put(*item) != sink_queue<T>::put_result::ok) break;  // closed: stopping
+    }
+    queue_.close(rt.failures());
+  }
+
+  sink_queue<T> queue_;
+  channel<T>& in_;
+};
+
+}  // namespace spdl::detail

@@ -1,0 +1,68 @@
+#pragma once
+/// \file
+/// The option structs of the pipeline builder. Aggregates with defaults, meant for designated
+/// initialisers: `.pipe(f, {.concurrency = 8, .order = spdl::output_order::input})`.
+
+#include <spdl/detail/asio.hpp>
+#include <spdl/error.hpp>
+#include <spdl/pipeline/failure_budget.hpp>
+#include <spdl/pipeline/stats.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace spdl {
+
+/// The order in which a stage emits its results.
+enum class output_order {
+  completion,  ///< as calls finish (the default: no head-of-line blocking)
+  input,       ///< in the order items arrived (dropped and failed items are skipped)
+};
+
+/// Options of `pipe(f, options)`.
+struct pipe_options {
+  /// Maximum number of calls of `f` in flight at once (>= 1).
+  std::size_t concurrency = 1;
+  output_order order = output_order::completion;
+  /// Shown in statistics and failure reports; defaults to "pipe<index>".
+  std::string name;
+  /// This stage's own failure budget; without it the stage shares build_options::max_failures.
+  std::optional<failure_budget> max_failures;
+  /// Where a plain (blocking) `f` runs; defaults to the pipeline's worker pool. Ignored for a
+  /// function returning asio::awaitable, which always runs on the pipeline's loop thread.
+  std::optional<asio::any_io_executor> executor;
+};
+
+/// Options of `aggregate(n, options)`.
+struct aggregate_options {
+  /// Drop the last, incomplete batch (at end of stream) instead of emitting it.
+  bool drop_last = false;
+};
+
+namespace detail {
+inline std::size_t default_num_threads() noexcept {
+  auto n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+}  // namespace detail
+
+/// Options of `build(options)`.
+struct build_options {
+  /// Threads of the worker pool that runs plain (blocking) stage functions.
+  std::size_t num_threads = detail::default_num_threads();
+  /// One budget shared by every stage that has none of its own.
+  failure_budget max_failures = failure_budget::unlimited();
+  /// > 0: report statistics this often, and once at the end.
+  std::chrono::milliseconds report_stats_interval{0};
+  /// Receives the reports (on the pipeline's loop thread); default: a table on stderr.
+  std::function<void(const pipeline_stats&)> on_stats;
+  /// Receives each failed item (on the loop thread): the stage's name and the exception.
+  /// Default: the first 10 failures of each stage are logged on stderr; all are counted.
+  std::function<void(const stage_failure&)> on_failure;
+};
+
+}  // namespace spdl

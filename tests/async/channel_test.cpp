@@ -1,0 +1,108 @@
+// spdl::channel on a plain io_context: FIFO, capacity, close and cancel semantics.
+
+#include <spdl/async/channel.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <vector>
+
+namespace {
+template <class F>
+void run(F make) {
+  asio::io_context ctx{1};
+  asio::co_spawn(ctx, make(), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  ctx.run();
+}
+}  // namespace
+
+TEST_CASE("channel: FIFO with a bounded buffer and in-band end of stream", "[channel]") {
+  asio::io_context ctx{1};
+  spdl::channel<std::unique_ptr<int>> ch{2};
+  std::vector<int> got;
+  std::size_t most_buffered = 0;
+  auto producer = [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 10; ++i) {
+      bool ok = co_await ch.async_send(std::make_unique<int>(i));
+      CHECK(ok);
+      most_buffered = std::max(most_buffered, ch.size());
+    }
+    ch.close();
+  };
+  auto consumer = [&]() -> asio::awaitable<void> {
+    for (;;) {
+      auto v = co_await ch.async_receive();
+      if (!v) break;
+      got.push_back(**v);
+    }
+  };
+  asio::co_spawn(ctx, consumer(), asio::detached);
+  asio::co_spawn(ctx, producer(), asio::detached);
+  ctx.run();
+  CHECK(got == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  CHECK(most_buffered <= 2);
+  CHECK(ch.finished());
+  CHECK(ch.counters().items == 10);
+}
+
+TEST_CASE("channel: try_send / try_receive never suspend", "[channel]") {
+  spdl::channel<int> ch{2};
+  int a = 1, b = 2, c = 3;
+  CHECK(ch.try_send(a));
+  CHECK(ch.try_send(b));
+  CHECK(!ch.try_send(c));  // full
+  CHECK(ch.try_receive() == 1);
+  CHECK(ch.try_receive() == 2);
+  CHECK(!ch.try_receive());
+  ch.close();
+  CHECK(!ch.try_send(c));
+  CHECK(ch.finished());
+}
+
+TEST_CASE("channel: close lets receivers drain; cancel drops and wakes everyone", "[channel]") {
+  SECTION("close") {
+    spdl::channel<int> ch{3};
+    std::vector<int> got;
+    run([&]() -> asio::awaitable<void> {
+      co_await ch.async_send(1);
+      co_await ch.async_send(2);
+      ch.close();
+      CHECK(!co_await ch.async_send(3));
+      while (auto v = co_await ch.async_receive()) got.push_back(*v);
+    });
+    CHECK(got == std::vector<int>{1, 2});
+  }
+  SECTION("cancel wakes a blocked sender and a blocked receiver") {
+    asio::io_context ctx{1};
+    spdl::channel<int> full{1}, empty{1};
+    bool sent = true, received_something = true;
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+          co_await full.async_send(1);
+          sent = co_await full.async_send(2);  // blocks: full
+        },
+        asio::detached);
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+          auto v = co_await empty.async_receive();  // blocks: empty
+          received_something = v.has_value();
+        },
+        asio::detached);
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+          full.cancel();
+          empty.cancel();
+          co_return;
+        },
+        asio::detached);
+    ctx.run();
+    CHECK(!sent);
+    CHECK(!received_something);
+    CHECK(full.size() == 0);
+  }
+}

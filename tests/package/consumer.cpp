@@ -1,0 +1,16 @@
+#include <spdl/pipeline.hpp>
+
+#include <cstdio>
+#include <ranges>
+
+int main() {
+  auto p = spdl::pipeline_builder()
+               .add_source(std::views::iota(1, 11))
+               .pipe([](int x) { return x * x; }, {.concurrency = 2})
+               .add_sink(2)
+               .build({.num_threads = 2});
+  int sum = 0;
+  for (int x : p) sum += x;
+  std::printf("sum of squares 1..10 = %d\n", sum);
+  return sum == 385 ? 0 : 1;
+}

@@ -1,0 +1,28 @@
+# Builds and runs the consumer in tests/package against spdl: MODE=find_package installs spdl
+# into a scratch prefix first; MODE=subdirectory adds spdl's source tree.
+file(REMOVE_RECURSE "${WORK_DIR}")
+set(args -S "${SPDL_SOURCE_DIR}/tests/package" -B "${WORK_DIR}/build" -G Ninja
+         -DSPDL_MODE=${MODE} -DCMAKE_BUILD_TYPE=Release)
+if(MODE STREQUAL "find_package")
+  execute_process(COMMAND "${CMAKE_COMMAND}" --install "${SPDL_BINARY_DIR}"
+                          --prefix "${WORK_DIR}/prefix" RESULT_VARIABLE rc)
+  if(rc)
+    message(FATAL_ERROR "install failed: ${rc}")
+  endif()
+  list(APPEND args "-DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix")
+else()
+  list(APPEND args "-DSPDL_SOURCE_DIR=${SPDL_SOURCE_DIR}")
+endif()
+foreach(step IN ITEMS configure build run)
+  if(step STREQUAL "configure")
+    set(cmd "${CMAKE_COMMAND}" ${args})
+  elseif(step STREQUAL "build")
+    set(cmd "${CMAKE_COMMAND}" --build "${WORK_DIR}/build")
+  else()
+    set(cmd "${WORK_DIR}/build/consumer")
+  endif()
+  execute_process(COMMAND ${cmd} RESULT_VARIABLE rc)
+  if(rc)
+    message(FATAL_ERROR "${step} failed: ${rc}")
+  endif()
+endforeach()

@@ -1,0 +1,329 @@
+// The pipeline's life: failure budgets, failing sources, start / stop / destruction,
+// back-pressure, timeouts.
+
+#include <spdl/pipeline.hpp>
+
+#include "../support/counted.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <ranges>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+void quiet(const spdl::stage_failure&) {}
+
+struct odd_item : std::runtime_error {
+  int item;
+  explicit odd_item(int i) : std::runtime_error("odd item " + std::to_string(i)), item(i) {}
+};
+
+int throw_on_odd(int i) {
+  if (i % 2) throw odd_item(i);
+  return i;
+}
+
+// Reads until the end of stream or a pipeline_failure; returns the items and the failure.
+template <class T>
+std::pair<std::vector<T>, std::optional<spdl::pipeline_failure>> read_all(spdl::pipeline<T>& p) {
+  std::vector<T> items;
+  try {
+    while (auto x = p.get_item()) items.push_back(std::move(*x));
+  } catch (const spdl::pipeline_failure& e) {
+    return {std::move(items), e};
+  }
+  return {std::move(items), std::nullopt};
+}
+
+template <class E>
+const E* original(const spdl::stage_failure& f) {
+  try {
+    std::rethrow_exception(f.exception);
+  } catch (const E& e) {
+    return &e;  // the exception object lives as long as the exception_ptr holds it
+  } catch (...) {
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("failure budgets", "[pipeline][failures]") {
+  SECTION("unlimited: failed items are dropped and counted") {
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0, 10))
+                 .pipe(throw_on_odd, {.name = "odd"})
+                 .add_sink(2)
+                 .build({.num_threads = 1, .on_failure = quiet});
+    auto [items, failure] = read_all(p);
+    CHECK(items == std::vector<int>{0, 2, 4, 6, 8});
+    CHECK(!failure);
+    CHECK(p.stats().stages[1].num_failures == 5);
+    CHECK(p.stats().stages[1].num_tasks == 10);
+  }
+  SECTION("count(3): items before the 4th failure, then pipeline_failure with the original") {
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0, 10))
+                 .pipe(throw_on_odd, {.name = "odd"})
+                 .add_sink(2)
+                 .build({.num_threads = 1,
+                         .max_failures = spdl::failure_budget::count(3),
+                         .on_failure = quiet});
+    auto [items, failure] = read_all(p);
+    CHECK(items == std::vector<int>{0, 2, 4, 6});
+    REQUIRE(failure);
+    REQUIRE(failure->failures().size() == 1);
+    CHECK(failure->failures()[0].stage == "odd");
+    const auto* e = original<odd_item>(failure->failures()[0]);
+    REQUIRE(e);
+    CHECK(e->item == 7);
+    CHECK(std::string(failure->what()).find("odd item 7") != std::string::npos);
+    // The failure stays: asking again reports it again.
+    CHECK_THROWS_AS(p.get_item(), spdl::pipeline_failure);
+  }
+  SECTION("rate(0.1): judged only after 100 calls") {
+    auto few = spdl::pipeline_builder()
+                   .add_source(std::views::iota(0, 10))
+                   .pipe(throw_on_odd)
+                   .add_sink(2)
+                   .build({.num_threads = 1,
+                           .max_failures = spdl::failure_budget::rate(0.1),
+                           .on_failure = quiet});
+    auto [items, failure] = read_all(few);
+    CHECK(items == std::vector<int>{0, 2, 4, 6, 8});
+    CHECK(!failure);
+
+    auto many = spdl::pipeline_builder()
+                    .add_source(std::views::iota(0, 1000))
+                    .pipe(throw_on_odd, {.name = "odd"})
+                    .add_sink(2)
+                    .build({.num_threads = 1,
+                            .max_failures = spdl::failure_budget::rate(0.1),
+                            .on_failure = quiet});
+    auto [items2, failure2] = read_all(many);
+    // Call 100 is item 99, the 50th failure: 50/100 > 0.1.
+    CHECK(items2.size() == 50);
+    CHECK(items2.back() == 98);
+    REQUIRE(failure2);
+    CHECK(original<odd_item>(failure2->failures()[0])->item == 99);
+  }
+  SECTION("a stage's own budget overrides the pipeline's, stricter or looser") {
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0, 40))
+                 .pipe(throw_on_odd,
+                       {.name = "loose", .max_failures = spdl::failure_budget::unlimited()})
+                 .pipe([](int i) { return i + 1; })  // now the odd ones
+                 .pipe(
+                     [](int i) {
+                       if (i % 4 == 1) throw std::runtime_error("strict");
+                       return i;
+                     },
+                     {.name = "strict", .max_failures = spdl::failure_budget::count(1)})
+                 .add_sink(2)
+                 .build({.num_threads = 1,
+                         .max_failures = spdl::failure_budget::count(5),
+                         .on_failure = quiet});
+    auto [items, failure] = read_all(p);
+    // "loose" fails 20 times (over the pipeline's 5) and goes on; "strict" fails at its 2nd.
+    REQUIRE(failure);
+    REQUIRE(failure->failures().size() == 1);
+    CHECK(failure->failures()[0].stage == "strict");
+    CHECK(items == std::vector<int>{3});  // 1 failed, 3 passed, 5 failed
+  }
+  SECTION("the shared budget counts failures of every stage without its own") {
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0, 100))
+                 .pipe(
+                     [](int i) {
+                       if (i % 10 == 3) throw std::runtime_error("a");
+                       return i;
+                     },
+                     {.name = "a"})
+                 .pipe(
+                     [](int i) {
+                       if (i % 10 == 7) throw std::runtime_error("b");
+                       return i;
+                     },
+                     {.name = "b"})
+                 .add_sink(2)
+                 .build({.num_threads = 1,
+                         .max_failures = spdl::failure_budget::count(2),
+                         .on_failure = quiet});
+    auto [items, failure] = read_all(p);
+    // Failures: a@3, b@7, a@13 -> the third one, in "a", exceeds count(2).
+    REQUIRE(failure);
+    CHECK(failure->failures()[0].stage == "a");
+    CHECK(items == std::vector<int>{0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12});
+  }
+  SECTION("misconfiguration throws where it is written") {
+    CHECK_THROWS_AS(spdl::failure_budget::rate(0.0), std::invalid_argument);
+    CHECK_THROWS_AS(spdl::failure_budget::rate(1.5), std::invalid_argument);
+    CHECK_THROWS_AS(spdl::pipeline_builder().add_source(std::views::iota(0, 3)).pipe(
+                        [](int i) { return i; }, {.concurrency = 0}),
+                    std::invalid_argument);
+    CHECK_THROWS_AS(spdl::pipeline_builder().add_source(std::views::iota(0, 3)).add_sink(0),
+                    std::invalid_argument);
+    CHECK_THROWS_AS(spdl::pipeline_builder().add_source(std::views::iota(0, 3)).aggregate(0),
+                    std::invalid_argument);
+  }
+}
+
+TEST_CASE("a throwing source: the items before it, then pipeline_failure naming the source",
+          "[pipeline][failures]") {
+  auto source = std::views::iota(0, 100) | std::views::transform([](int i) {
+                  if (i == 7) throw std::runtime_error("source broke at 7");
+                  return i;
+                });
+  auto p = spdl::pipeline_builder()
+               .add_source(source)
+               .pipe([](int i) { return i * 10; }, {.concurrency = 3, .order = spdl::output_order::input})
+               .add_sink(2)
+               .build({.num_threads = 2});
+  auto [items, failure] = read_all(p);
+  CHECK(items == std::vector<int>{0, 10, 20, 30, 40, 50, 60});
+  REQUIRE(failure);
+  REQUIRE(failure->failures().size() == 1);
+  CHECK(failure->failures()[0].stage == "source");
+  CHECK(std::string(failure->what()).find("source broke at 7") != std::string::npos);
+}
+
+TEST_CASE("lifecycle: start, stop, destruction", "[pipeline][lifecycle]") {
+  auto endless = [](std::size_t buffer) {
+    return spdl::pipeline_builder()
+        .add_source(std::views::iota(0))
+        .pipe([](int i) { return std::make_unique<int>(i); }, {.concurrency = 2})
+        .pipe([](std::unique_ptr<int> v) -> asio::awaitable<std::unique_ptr<int>> { co_return v; })
+        .add_sink(buffer)
+        .build({.num_threads = 2});
+  };
+
+  SECTION("a second start throws") {
+    auto p = endless(2);
+    p.start();
+    CHECK_THROWS_AS(p.start(), spdl::error);
+  }
+  SECTION("stop is idempotent, and items already in the sink are still returned") {
+    auto p = endless(4);
+    p.start();
+    // Let the sink fill up.
+    auto first = p.get_item();
+    REQUIRE(first);
+    std::this_thread::sleep_for(50ms);
+    p.stop();
+    p.stop();
+    p.stop(100ms);
+    std::size_t after = 0;
+    while (auto x = p.get_item()) ++after;
+    CHECK(after == 4);  // the sink was full when stopped
+    CHECK(!p.get_item());
+  }
+  SECTION("destroying a running pipeline with full channels and no consumer returns promptly") {
+    spdl::test::counts c;
+    const auto t0 = std::chrono::steady_clock::now();
+    {
+      auto p = spdl::pipeline_builder()
+                   .add_source(std::views::iota(0))
+                   .pipe([&](int i) { return spdl::test::counted(c, i); }, {.concurrency = 3})
+                   .aggregate(2)
+                   .add_sink(2)
+                   .build({.num_threads = 2});
+      CHECK(p.get_item());
+      std::this_thread::sleep_for(30ms);  // everything fills up and blocks
+    }
+    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+    CHECK(c.live.load() == 0);
+  }
+  SECTION("destroying a pipeline never started") {
+    auto p = endless(2);
+  }
+  SECTION("stop before start: end of stream, no start") {
+    auto p = endless(2);
+    p.stop();
+    CHECK(!p.get_item());
+    CHECK_THROWS_AS(p.start(), spdl::error);
+  }
+  SECTION("a pipeline can be moved, and range-for starts it") {
+    auto p = spdl::pipeline_builder().add_source(std::vector<int>{1, 2, 3}).add_sink(1).build();
+    auto q = std::move(p);
+    int sum = 0;
+    for (int x : q) sum += x;
+    CHECK(sum == 6);
+  }
+}
+
+TEST_CASE("back-pressure: live items stay bounded when the consumer stops reading",
+          "[pipeline][backpressure]") {
+  spdl::test::counts c;
+  constexpr std::size_t conc_a = 3, conc_b = 2, sink = 4;
+  constexpr std::size_t stage_queues = 2;  // a's and b's output channels, 2 items each
+  constexpr long bound =
+      conc_a + conc_b + stage_queues * 2 + sink;  // the source makes ints, not payloads
+  {
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0))
+                 .pipe([&](int i) { return spdl::test::counted(c, i); }, {.concurrency = conc_a})
+                 .pipe([](spdl::test::counted x) { return x; },
+                       {.concurrency = conc_b, .order = spdl::output_order::input})
+                 .add_sink(sink)
+                 .build({.num_threads = 2});
+    std::vector<spdl::test::counted> held;
+    for (int i = 0; i < 5; ++i) held.push_back(std::move(*p.get_item()));
+    long most = 0;
+    for (int i = 0; i < 20; ++i) {
+      std::this_thread::sleep_for(5ms);
+      most = std::max(most, c.live.load() - static_cast<long>(held.size()));
+    }
+    CHECK(most <= bound);
+    CHECK(most > 0);
+  }
+  CHECK(c.live.load() == 0);
+}
+
+TEST_CASE("get_item(timeout) on a stalled pipeline throws timeout_error, then reads on",
+          "[pipeline][timeout]") {
+  std::atomic<bool> release{false};
+  auto p = spdl::pipeline_builder()
+               .add_source(std::views::iota(0, 3))
+               .pipe([&](int i) {
+                 while (!release.load()) std::this_thread::sleep_for(1ms);
+                 return i;
+               })
+               .add_sink(2)
+               .build({.num_threads = 1});
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_THROWS_AS(p.get_item(50ms), spdl::timeout_error);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  CHECK(waited >= 50ms);
+  CHECK(waited < 2s);
+  release = true;
+  std::vector<int> items;
+  while (auto x = p.get_item(5s)) items.push_back(*x);
+  CHECK(items == std::vector<int>{0, 1, 2});
+}
+
+TEST_CASE("stop(timeout) throws timeout_error while a call cannot finish", "[pipeline][timeout]") {
+  std::atomic<bool> release{false};
+  auto p = spdl::pipeline_builder()
+               .add_source(std::views::iota(0, 3))
+               .pipe([&](int i) {
+                 while (!release.load()) std::this_thread::sleep_for(1ms);
+                 return i;
+               })
+               .add_sink(2)
+               .build({.num_threads = 1});
+  p.start();
+  std::this_thread::sleep_for(10ms);
+  CHECK_THROWS_AS(p.stop(30ms), spdl::timeout_error);
+  release = true;
+  p.stop();
+  CHECK(!p.get_item());
+}

@@ -1,0 +1,370 @@
+// The pipeline's stages: aggregate / disaggregate, output order, concurrency, accounting of every
+// item, move-only and copy-counted payloads, and which thread runs what.
+
+#include <spdl/pipeline.hpp>
+
+#include "../support/counted.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <ranges>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+template <class T>
+std::vector<T> drain(spdl::pipeline<T>& p) {
+  std::vector<T> out;
+  for (auto& x : p) out.push_back(std::move(x));
+  return out;
+}
+
+std::vector<int> iota_vec(int n) {
+  std::vector<int> v(static_cast<std::size_t>(n));
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+
+// Keeps the "failed item" log quiet: the tests count failures through stats.
+void quiet(const spdl::stage_failure&) {}
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+// Tracks how many calls are in flight at once.
+struct in_flight {
+  std::atomic<int> now{0};
+  std::atomic<int> peak{0};
+  void enter() {
+    int n = now.fetch_add(1) + 1;
+    int p = peak.load();
+    while (n > p && !peak.compare_exchange_weak(p, n)) {
+    }
+  }
+  void leave() { now.fetch_sub(1); }
+};
+
+}  // namespace
+
+TEST_CASE("aggregate batches, flushes the partial batch, and disaggregate flattens",
+          "[pipeline][aggregate]") {
+  auto batches = [](bool drop_last) {
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0, 13))
+                 .aggregate(4, {.drop_last = drop_last})
+                 .add_sink(2)
+                 .build({.num_threads = 1});
+    return drain(p);
+  };
+  using batch = std::vector<int>;
+  CHECK(batches(false) ==
+        std::vector<batch>{{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9, 10, 11}, {12}});
+  CHECK(batches(true) == std::vector<batch>{{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9, 10, 11}});
+
+  auto flat = spdl::pipeline_builder()
+                  .add_source(std::views::iota(0, 13))
+                  .aggregate(4)
+                  .disaggregate()
+                  .add_sink(3)
+                  .build({.num_threads = 1});
+  CHECK(drain(flat) == iota_vec(13));
+}
+
+TEST_CASE("output order: completion yields finishing order, input yields source order",
+          "[pipeline][order]") {
+  constexpr int n = 20;
+  auto delay = [](int i) { return std::chrono::milliseconds(5 * (n - i)); };
+  std::vector<int> reversed = iota_vec(n);
+  std::reverse(reversed.begin(), reversed.end());
+
+  for (auto order : {spdl::output_order::completion, spdl::output_order::input}) {
+    const auto& expected = order == spdl::output_order::input ? iota_vec(n) : reversed;
+    SECTION(std::string("pool function, order ") +
+            (order == spdl::output_order::input ? "input" : "completion")) {
+      auto p = spdl::pipeline_builder()
+                   .add_source(std::views::iota(0, n))
+                   .pipe(
+                       [&](int i) {
+                         std::this_thread::sleep_for(delay(i));
+                         return i;
+                       },
+                       {.concurrency = n, .order = order})
+                   .add_sink(n)
+                   .build({.num_threads = n});
+      CHECK(drain(p) == expected);
+    }
+    SECTION(std::string("awaitable function, order ") +
+            (order == spdl::output_order::input ? "input" : "completion")) {
+      auto p = spdl::pipeline_builder()
+                   .add_source(std::views::iota(0, n))
+                   .pipe(
+                       [&](int i) -> asio::awaitable<int> {
+                         co_await sleep_for(delay(i));
+                         co_return i;
+                       },
+                       {.concurrency = n, .order = order})
+                   .add_sink(n)
+                   .build({.num_threads = 1});
+      CHECK(drain(p) == expected);
+    }
+  }
+}
+
+TEST_CASE("an ordered stage skips dropped and failed items without breaking the order",
+          "[pipeline][order]") {
+  // Drops multiples of 3, fails on i % 5 == 1, and finishes in a scrambled order.
+  auto f = [](int i) -> std::optional<int> {
+    std::this_thread::sleep_for(std::chrono::microseconds((i * 7919) % 13 * 300));
+    if (i % 5 == 1) throw std::runtime_error("odd one out");
+    if (i % 3 == 0) return std::nullopt;
+    return i;
+  };
+  std::vector<int> expected;
+  for (int i = 0; i < 60; ++i)
+    if (i % 5 != 1 && i % 3 != 0) expected.push_back(i);
+
+  auto p = spdl::pipeline_builder()
+               .add_source(std::views::iota(0, 60))
+               .pipe(f, {.concurrency = 6, .order = spdl::output_order::input})
+               .add_sink(4)
+               .build({.num_threads = 6, .on_failure = quiet});
+  CHECK(drain(p) == expected);
+  CHECK(p.stats().stages[1].num_failures == 12);
+}
+
+TEST_CASE("concurrency N: exactly N calls in flight at the peak", "[pipeline][concurrency]") {
+  for (std::size_t n : {1u, 3u, 6u}) {
+    SECTION("pool function, N = " + std::to_string(n)) {
+      in_flight counter;
+      auto p = spdl::pipeline_builder()
+                   .add_source(std::views::iota(0, 40))
+                   .pipe(
+                       [&](int i) {
+                         counter.enter();
+                         std::this_thread::sleep_for(3ms);
+                         counter.leave();
+                         return i;
+                       },
+                       {.concurrency = n})
+                   .add_sink(2)
+                   .build({.num_threads = 8});
+      CHECK(drain(p).size() == 40);
+      CHECK(counter.peak.load() == static_cast<int>(n));
+    }
+    SECTION("awaitable function, N = " + std::to_string(n)) {
+      in_flight counter;
+      auto p = spdl::pipeline_builder()
+                   .add_source(std::views::iota(0, 40))
+                   .pipe(
+                       [&](int i) -> asio::awaitable<int> {
+                         counter.enter();
+                         co_await sleep_for(3ms);
+                         counter.leave();
+                         co_return i;
+                       },
+                       {.concurrency = n})
+                   .add_sink(2)
+                   .build({.num_threads = 1});
+      CHECK(drain(p).size() == 40);
+      CHECK(counter.peak.load() == static_cast<int>(n));
+    }
+  }
+}
+
+TEST_CASE("every source item is delivered, dropped or counted as failed", "[pipeline][accounting]") {
+  auto p = spdl::pipeline_builder()
+               .add_source(std::views::iota(0, 300))
+               .pipe(
+                   [](int i) -> std::optional<int> {
+                     if (i % 7 == 0) throw std::runtime_error("seven");
+                     if (i % 4 == 0) return std::nullopt;
+                     return i;
+                   },
+                   {.concurrency = 3, .name = "filter"})
+               .pipe(
+                   [](int i) -> asio::awaitable<std::optional<int>> {
+                     if (i % 11 == 0) throw std::runtime_error("eleven");
+                     if (i % 5 == 0) co_return std::nullopt;
+                     co_return i;
+                   },
+                   {.concurrency = 2, .name = "filter2"})
+               .add_sink(5)
+               .build({.num_threads = 2, .on_failure = quiet});
+  auto items = drain(p);
+  auto s = p.stats();
+  REQUIRE(s.stages.size() == 3);
+  const auto& src = s.stages[0];
+  const auto& f1 = s.stages[1];
+  const auto& f2 = s.stages[2];
+  CHECK(src.name == "source");
+  CHECK(src.num_tasks == 300);
+  CHECK(f1.name == "filter");
+  CHECK(f1.num_tasks == 300);
+  CHECK(f1.num_failures == 43);  // multiples of 7 in [0, 300)
+  const std::size_t dropped1 = 300 - 43 - s.queues[1].num_items;
+  CHECK(f2.num_tasks == s.queues[1].num_items);
+  const std::size_t dropped2 = f2.num_tasks - f2.num_failures - items.size();
+  CHECK(src.num_tasks == items.size() + f1.num_failures + f2.num_failures + dropped1 + dropped2);
+
+  std::size_t expect_dropped1 = 0, expect_failed2 = 0, expect_dropped2 = 0, expect_items = 0;
+  for (int i = 0; i < 300; ++i) {
+    if (i % 7 == 0) continue;
+    if (i % 4 == 0) {
+      ++expect_dropped1;
+      continue;
+    }
+    if (i % 11 == 0) {
+      ++expect_failed2;
+      continue;
+    }
+    if (i % 5 == 0) {
+      ++expect_dropped2;
+      continue;
+    }
+    ++expect_items;
+  }
+  CHECK(dropped1 == expect_dropped1);
+  CHECK(f2.num_failures == expect_failed2);
+  CHECK(dropped2 == expect_dropped2);
+  CHECK(items.size() == expect_items);
+  CHECK(s.queues.back().name == "sink");
+  CHECK(s.queues.back().num_items == items.size());
+}
+
+TEST_CASE("move-only items pass through every stage kind", "[pipeline][payload]") {
+  auto p = spdl::pipeline_builder()
+               .add_source(std::views::iota(0, 10))
+               .pipe([](int i) { return std::make_unique<int>(i); }, {.concurrency = 2})
+               .pipe(
+                   [](std::unique_ptr<int> v) -> asio::awaitable<std::unique_ptr<int>> {
+                     *v += 100;
+                     co_return v;
+                   },
+                   {.concurrency = 2, .order = spdl::output_order::input})
+               .aggregate(3)
+               .disaggregate()
+               .pipe([](std::unique_ptr<int> v) -> std::optional<std::unique_ptr<int>> {
+                 if (*v == 105) return std::nullopt;
+                 return v;
+               })
+               .add_sink(2)
+               .build({.num_threads = 2});
+  std::vector<int> got;
+  for (auto& v : p) got.push_back(*v);
+  std::sort(got.begin(), got.end());
+  CHECK(got == std::vector<int>{100, 101, 102, 103, 104, 106, 107, 108, 109});
+}
+
+TEST_CASE("the engine never copies a payload", "[pipeline][payload]") {
+  spdl::test::counts c;
+  {
+    std::vector<spdl::test::counted> source;
+    for (int i = 0; i < 50; ++i) source.emplace_back(c, i);
+
+    SECTION("an rvalue container is moved in and its elements moved out") {
+      auto p = spdl::pipeline_builder()
+                   .add_source(std::move(source))
+                   .pipe([](spdl::test::counted x) { return x; }, {.concurrency = 3})
+                   .pipe([](spdl::test::counted x) -> asio::awaitable<spdl::test::counted> {
+                     co_return x;
+                   })
+                   .aggregate(7)
+                   .disaggregate()
+                   .pipe([](spdl::test::counted x) { return x; },
+                         {.concurrency = 2, .order = spdl::output_order::input})
+                   .add_sink(4)
+                   .build({.num_threads = 2});
+      std::size_t n = 0;
+      for (auto& x : p) n += x.value >= 0;
+      CHECK(n == 50);
+      CHECK(c.copies.load() == 0);
+    }
+    SECTION("an lvalue container is copied once, by add_source, as documented") {
+      auto p = spdl::pipeline_builder()
+                   .add_source(source)
+                   .pipe([](spdl::test::counted x) { return x; }, {.concurrency = 3})
+                   .add_sink(4)
+                   .build({.num_threads = 2});
+      CHECK(drain(p).size() == 50);
+      CHECK(c.copies.load() == 50);
+    }
+  }
+  CHECK(c.live.load() == 0);
+}
+
+TEST_CASE("awaitable stages run on the loop thread, pool stages never do", "[pipeline][threads]") {
+  std::mutex m;
+  std::set<std::thread::id> loop_ids, pool_ids;
+  auto p = spdl::pipeline_builder()
+               .add_source(std::views::iota(0, 64))
+               .pipe(
+                   [&](int i) -> asio::awaitable<int> {
+                     std::lock_guard lock(m);
+                     loop_ids.insert(std::this_thread::get_id());
+                     co_return i;
+                   },
+                   {.concurrency = 4})
+               .pipe(
+                   [&](int i) {
+                     std::this_thread::sleep_for(100us);
+                     std::lock_guard lock(m);
+                     pool_ids.insert(std::this_thread::get_id());
+                     return i;
+                   },
+                   {.concurrency = 4})
+               .add_sink(2)
+               .build({.num_threads = 3});
+  CHECK(drain(p).size() == 64);
+  REQUIRE(loop_ids.size() == 1);
+  CHECK(*loop_ids.begin() != std::this_thread::get_id());
+  CHECK(pool_ids.count(*loop_ids.begin()) == 0);
+  CHECK(pool_ids.count(std::this_thread::get_id()) == 0);
+  CHECK(!pool_ids.empty());
+  CHECK(pool_ids.size() <= 3);
+}
+
+TEST_CASE("a stage may run on an executor of the user's", "[pipeline][threads]") {
+  asio::thread_pool mine(1);
+  std::promise<std::thread::id> where;
+  asio::post(mine, [&] { where.set_value(std::this_thread::get_id()); });
+  const std::thread::id mine_id = where.get_future().get();
+  std::set<std::thread::id> ids;
+  auto p = spdl::pipeline_builder()
+               .add_source(std::views::iota(0, 16))
+               .pipe(
+                   [&](int i) {
+                     ids.insert(std::this_thread::get_id());  // one thread: no race
+                     return i;
+                   },
+                   {.concurrency = 2, .executor = mine.get_executor()})
+               .add_sink(2)
+               .build({.num_threads = 2});
+  CHECK(drain(p).size() == 16);
+  CHECK(ids == std::set<std::thread::id>{mine_id});
+}
+
+TEST_CASE("a callable returning std::optional is a source", "[pipeline][source]") {
+  int next = 0;
+  auto p = spdl::pipeline_builder()
+               .add_source([&]() -> std::optional<int> {
+                 if (next == 5) return std::nullopt;
+                 return next++;
+               })
+               .add_sink(1)
+               .build({.num_threads = 1});
+  CHECK(drain(p) == iota_vec(5));
+}

@@ -1,0 +1,178 @@
+// Statistics: exact counts, plausible times, occupancy in [0, 1], the P² estimator against exact
+// percentiles, periodic reports, and the failure budget's arithmetic.
+
+#include <spdl/detail/p2_quantile.hpp>
+#include <spdl/pipeline.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <ranges>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+double exact_percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size())));
+  return v[rank == 0 ? 0 : rank - 1];
+}
+}  // namespace
+
+TEST_CASE("the P² estimator tracks exact percentiles", "[stats][p2]") {
+  std::mt19937 rng(42);
+  SECTION("uniform data") {
+    std::uniform_real_distribution<double> d(0.0, 1000.0);
+    std::vector<double> v;
+    spdl::detail::p2_quantile p90(0.9), p99(0.99);
+    for (int i = 0; i < 20000; ++i) {
+      double x = d(rng);
+      v.push_back(x);
+      p90.add(x);
+      p99.add(x);
+    }
+    CHECK(p90.value() == Approx(exact_percentile(v, 0.9)).epsilon(0.02));
+    CHECK(p99.value() == Approx(exact_percentile(v, 0.99)).epsilon(0.02));
+  }
+  SECTION("skewed data (exponential, as task times are)") {
+    std::exponential_distribution<double> d(1.0 / 200.0);
+    std::vector<double> v;
+    spdl::detail::p2_quantile p90(0.9), p99(0.99);
+    for (int i = 0; i < 50000; ++i) {
+      double x = d(rng);
+      v.push_back(x);
+      p90.add(x);
+      p99.add(x);
+    }
+    CHECK(p90.value() == Approx(exact_percentile(v, 0.9)).epsilon(0.05));
+    CHECK(p99.value() == Approx(exact_percentile(v, 0.99)).epsilon(0.05));
+  }
+  SECTION("fewer than five values are exact") {
+    spdl::detail::p2_quantile p(0.5);
+    CHECK(p.value() == 0.0);
+    for (double x : {30.0, 10.0, 20.0}) p.add(x);
+    CHECK(p.value() == 20.0);
+  }
+  SECTION("a constant stream") {
+    spdl::detail::p2_quantile p(0.99);
+    for (int i = 0; i < 1000; ++i) p.add(7.0);
+    CHECK(p.value() == 7.0);
+  }
+}
+
+TEST_CASE("stage and queue statistics", "[stats]") {
+  auto p = spdl::pipeline_builder()
+               .add_source(std::views::iota(0, 200))
+               .pipe(
+                   [](int i) {
+                     std::this_thread::sleep_for(i % 10 == 0 ? 2ms : 200us);
+                     return i;
+                   },
+                   {.concurrency = 2, .name = "sleepy"})
+               .aggregate(10)
+               .add_sink(2)
+               .build({.num_threads = 2});
+  std::size_t batches = 0;
+  for (auto& b : p) batches += !b.empty();
+  CHECK(batches == 20);
+
+  auto s = p.stats();
+  REQUIRE(s.stages.size() == 3);
+  REQUIRE(s.queues.size() == 4);
+  const auto& sleepy = s.stages[1];
+  CHECK(sleepy.name == "sleepy");
+  CHECK(sleepy.concurrency == 2);
+  CHECK(sleepy.num_tasks == 200);
+  CHECK(sleepy.num_failures == 0);
+  // 90% of calls sleep 200 us and 10% sleep 2 ms: mean >= 380 us; p90 and p99 sit at or above
+  // the short sleep and p99 near the long one.
+  CHECK(sleepy.avg_time >= 380us);
+  CHECK(sleepy.avg_time < 50ms);
+  CHECK(sleepy.p90_time >= 200us);
+  CHECK(sleepy.p99_time >= 1500us);
+  CHECK(sleepy.p99_time >= sleepy.p90_time);
+  CHECK(s.stages[2].name == "aggregate(10)");
+  CHECK(s.stages[2].num_tasks == 20);
+
+  CHECK(s.queues[0].name == "source");
+  CHECK(s.queues[0].num_items == 200);
+  CHECK(s.queues[1].name == "sleepy");
+  CHECK(s.queues[1].num_items == 200);
+  CHECK(s.queues[2].num_items == 20);
+  CHECK(s.queues[3].name == "sink");
+  CHECK(s.queues[3].num_items == 20);
+  for (const auto& q : s.queues) {
+    CHECK(q.occupancy >= 0.0);
+    CHECK(q.occupancy <= 1.0);
+    CHECK(q.qps > 0.0);
+    CHECK(q.avg_put_wait >= 0ns);
+    CHECK(q.avg_get_wait >= 0ns);
+  }
+  // The source is far faster than the stage: its queue is nearly always full.
+  CHECK(s.queues[0].occupancy > 0.5);
+  // The sleepy stage's consumer (aggregate) waits for it.
+  CHECK(s.queues[1].avg_get_wait > 0ns);
+
+  auto table = spdl::format_stats(s);
+  CHECK(table.find("sleepy") != std::string::npos);
+  CHECK(table.find("sink") != std::string::npos);
+}
+
+TEST_CASE("periodic reports go to on_stats, and once more at the end", "[stats]") {
+  std::atomic<int> reports{0};
+  std::atomic<std::size_t> last_tasks{0};
+  {
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0, 40))
+                 .pipe(
+                     [](int i) {
+                       std::this_thread::sleep_for(2ms);
+                       return i;
+                     },
+                     {.name = "slow"})
+                 .add_sink(2)
+                 .build({.num_threads = 1,
+                         .report_stats_interval = 10ms,
+                         .on_stats =
+                             [&](const spdl::pipeline_stats& s) {
+                               ++reports;
+                               last_tasks = s.stages[1].num_tasks;
+                             }});
+    std::size_t n = 0;
+    for (int x : p) n += x >= 0;
+    CHECK(n == 40);
+    p.stop();  // the final report is out once the stages have finished
+    CHECK(last_tasks.load() == 40);
+  }
+  CHECK(reports.load() >= 2);
+}
+
+TEST_CASE("no report is made unless asked", "[stats]") {
+  std::atomic<int> reports{0};
+  auto p = spdl::pipeline_builder()
+               .add_source(std::views::iota(0, 10))
+               .add_sink(2)
+               .build({.on_stats = [&](const spdl::pipeline_stats&) { ++reports; }});
+  for (int x : p) (void)x;
+  p.stop();
+  CHECK(reports.load() == 0);
+}
+
+TEST_CASE("failure budget arithmetic", "[stats][failures]") {
+  using spdl::failure_budget;
+  CHECK(!failure_budget::count(3).exceeded(3, 10));
+  CHECK(failure_budget::count(3).exceeded(4, 10));
+  CHECK(failure_budget::count(0).exceeded(1, 1));
+  CHECK(!failure_budget::unlimited().exceeded(1000000, 1000000));
+  CHECK(failure_budget::unlimited().is_unlimited());
+  CHECK(!failure_budget::rate(0.1).exceeded(50, 99));  // probation
+  CHECK(failure_budget::rate(0.1).exceeded(11, 100));
+  CHECK(!failure_budget::rate(0.1).exceeded(10, 100));
+  CHECK(!failure_budget::rate(1.0).exceeded(100, 100));
+}
