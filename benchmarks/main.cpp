@@ -1,0 +1,70 @@
+// The benchmark driver: runs every workload (5 repetitions unless told otherwise), then prints
+// a table of medians and of spdl's ratio to the baseline measured in the same run.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+class collector : public benchmark::ConsoleReporter {
+ public:
+  std::map<std::string, double> ns_per_item;  // function name -> median ns per item
+
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const auto& r : runs) {
+      if (r.run_type == Run::RT_Aggregate && r.aggregate_name != "median") continue;
+      auto it = r.counters.find("items_per_second");
+      if (it == r.counters.end() || it->second.value <= 0) continue;
+      ns_per_item[r.run_name.function_name] = 1e9 / it->second.value;
+    }
+  }
+};
+
+struct comparison {
+  const char* workload;
+  const char* baseline;
+  const char* candidate;
+  const char* target;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> args(argv, argv + argc);
+  bool has_reps = false;
+  for (int i = 1; i < argc; ++i) has_reps |= std::strstr(argv[i], "repetitions") != nullptr;
+  std::string reps = "--benchmark_repetitions=5", only = "--benchmark_report_aggregates_only=true";
+  if (!has_reps) {
+    args.push_back(reps.data());
+    args.push_back(only.data());
+  }
+  int n = static_cast<int>(args.size());
+  benchmark::Initialize(&n, args.data());
+  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
+
+  collector report;
+  benchmark::RunSpecifiedBenchmarks(&report);
+  benchmark::Shutdown();
+
+  const comparison table[] = {
+      {"engine overhead, loop stage", "tbb_parallel_pipeline", "spdl_loop_stage", "<= 1.0"},
+      {"engine overhead, pool stage", "tbb_parallel_pipeline", "spdl_pool_stage", "<= 3.0"},
+      {"fan-out, 1 ms calls", "threads_only", "spdl_fan_out", "<= 1.05"},
+      {"consumer hand-off", "mutex_deque_pop", "spdl_get_item_full_sink", "-"},
+  };
+  std::printf("\n%-30s %-24s %12s %-26s %12s %8s %8s\n", "workload (medians)", "baseline",
+              "ns/item", "spdl", "ns/item", "ratio", "target");
+  for (const auto& c : table) {
+    auto b = report.ns_per_item.find(c.baseline);
+    auto s = report.ns_per_item.find(c.candidate);
+    if (b == report.ns_per_item.end() || s == report.ns_per_item.end()) continue;
+    std::printf("%-30s %-24s %12.1f %-26s %12.1f %8.2f %8s\n", c.workload, c.baseline, b->second,
+                c.candidate, s->second, s->second / b->second, c.target);
+  }
+  return 0;
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# spdl's developer entry point. Each command installs what is missing (Debian 12, as root),
+# configures, builds and runs:
+#
+#   bash cmake/spdl.sh demo                      build and run the demo
+#   bash cmake/spdl.sh test                      build everything and run the whole test suite
+#   bash cmake/spdl.sh sanitize address,undefined|thread
+#                                                the engine's tests under sanitizers
+#   bash cmake/spdl.sh bench [benchmark args]    build and run the benchmarks (Release)
+#   bash cmake/spdl.sh deps                      only install what is missing
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+jobs=$(nproc 2>/dev/null || echo 2)
+# ccache (when installed) also caches the precompiled-header builds of the tests.
+export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
+
+deps() {
+  local wanted=(g++ cmake ninja-build pkg-config ccache libasio-dev catch2 libbenchmark-dev libtbb-dev)
+  local missing=()
+  for p in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "spdl: installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+configure() {  # configure DIR [cmake args...]
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+}
+
+case "${1:-}" in
+  deps)
+    deps
+    ;;
+  demo)
+    deps
+    configure build -DCMAKE_BUILD_TYPE=Release
+    cmake --build build -j "$jobs" --target simulated_decode
+    ./build/examples/simulated_decode
+    ;;
+  test)
+    deps
+    configure build -DCMAKE_BUILD_TYPE=Release
+    cmake --build build -j "$jobs"
+    ctest --test-dir build --output-on-failure -j "$jobs"
+    ;;
+  sanitize)
+    kind=${2:?"usage: cmake/spdl.sh sanitize address,undefined|thread"}
+    deps
+    dir="build-${kind//,/-}"
+    configure "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+      -DSPDL_SANITIZE="$kind" -DSPDL_BUILD_EXAMPLES=OFF -DSPDL_BUILD_BENCHMARKS=OFF
+    cmake --build "$dir" -j "$jobs" --target spdl_engine_tests
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+    export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+    # TSan needs the classic address-space layout on kernels with wide mmap randomisation.
+    run=()
+    if [[ $kind == *thread* ]] && command -v setarch >/dev/null; then run=(setarch "$(uname -m)" -R); fi
+    "${run[@]}" ctest --test-dir "$dir" -L engine --output-on-failure -j "$jobs"
+    ;;
+  bench)
+    shift
+    deps
+    configure build -DCMAKE_BUILD_TYPE=Release
+    cmake --build build -j "$jobs" --target spdl_benchmarks
+    ./build/benchmarks/spdl_benchmarks "$@"
+    ;;
+  *)
+    sed -n '2,11p' "$0"
+    exit 2
+    ;;
+esac
