@@ -33,48 +33,55 @@ deps() {
 configure() {  # configure DIR [cmake args...]
   local dir=$1
   shift
-  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+  cmake -S . -B "$dir" -G Ninja -DSPDL_BUILD_TESTS=ON -DSPDL_BUILD_EXAMPLES=ON \
+    -DSPDL_BUILD_BENCHMARKS=ON "$@" >/dev/null
 }
 
-case "${1:-}" in
-  deps)
-    deps
-    ;;
-  demo)
-    deps
-    configure build -DCMAKE_BUILD_TYPE=Release
-    cmake --build build -j "$jobs" --target simulated_decode
-    ./build/examples/simulated_decode
-    ;;
-  test)
-    deps
-    configure build -DCMAKE_BUILD_TYPE=Release
-    cmake --build build -j "$jobs"
-    ctest --test-dir build --output-on-failure -j "$jobs"
-    ;;
-  sanitize)
-    kind=${2:?"usage: cmake/spdl.sh sanitize address,undefined|thread"}
-    deps
-    dir="build-${kind//,/-}"
-    configure "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
-      -DSPDL_SANITIZE="$kind" -DSPDL_BUILD_EXAMPLES=OFF -DSPDL_BUILD_BENCHMARKS=OFF
-    cmake --build "$dir" -j "$jobs" --target spdl_engine_tests
-    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
-    export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
-    # TSan needs the classic address-space layout on kernels with wide mmap randomisation.
-    run=()
-    if [[ $kind == *thread* ]] && command -v setarch >/dev/null; then run=(setarch "$(uname -m)" -R); fi
-    "${run[@]}" ctest --test-dir "$dir" -L engine --output-on-failure -j "$jobs"
-    ;;
-  bench)
-    shift
-    deps
-    configure build -DCMAKE_BUILD_TYPE=Release
-    cmake --build build -j "$jobs" --target spdl_benchmarks
-    ./build/benchmarks/spdl_benchmarks "$@"
-    ;;
-  *)
-    sed -n '2,11p' "$0"
-    exit 2
-    ;;
-esac
+main() {
+  case "${1:-}" in
+    deps)
+      deps
+      ;;
+    demo)
+      deps
+      configure build -DCMAKE_BUILD_TYPE=Release
+      cmake --build build -j "$jobs" --target simulated_decode
+      ./build/examples/simulated_decode
+      ;;
+    test)
+      deps
+      configure build -DCMAKE_BUILD_TYPE=Release
+      cmake --build build -j "$jobs"
+      ctest --test-dir build --output-on-failure -j "$jobs"
+      ;;
+    sanitize)
+      kind=${2:?"usage: cmake/spdl.sh sanitize address,undefined|thread"}
+      deps
+      dir="build-${kind//,/-}"
+      configure "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+        -DSPDL_SANITIZE="$kind" -DSPDL_BUILD_EXAMPLES=OFF -DSPDL_BUILD_BENCHMARKS=OFF
+      cmake --build "$dir" -j "$jobs" --target spdl_engine_tests
+      export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+      export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+      # TSan needs the classic address-space layout on kernels with wide mmap randomisation.
+      run=()
+      if [[ $kind == *thread* ]] && command -v setarch >/dev/null; then run=(setarch "$(uname -m)" -R); fi
+      "${run[@]}" ctest --test-dir "$dir" -L engine --output-on-failure -j "$jobs"
+      ;;
+    bench)
+      shift
+      deps
+      configure build -DCMAKE_BUILD_TYPE=Release
+      cmake --build build -j "$jobs" --target spdl_benchmarks
+      ./build/benchmarks/spdl_benchmarks "$@"
+      ;;
+    *)
+      sed -n '2,11p' "$0"
+      exit 2
+      ;;
+  esac
+}
+
+# Parsed whole before it runs: editing this file during a run cannot derail the run.
+main "$@"
+exit $?
