@@ -23,6 +23,7 @@
 
 #include <optional>
 #include <utility>
+#include <vector>
 
 namespace spdl::detail {
 
@@ -30,6 +31,54 @@ namespace spdl::detail {
 /// coroutine's executor) resumes the coroutine.
 using resume_handler =
     typename asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
+
+/// Coroutines made ready on a loop thread, resumed together from one posted handler instead of
+/// one post (and two allocations) each. A loop thread installs one with `scope`; elsewhere a
+/// resumption is a plain post.
+class ready_queue {
+ public:
+  explicit ready_queue(asio::io_context& ctx) : ctx_(ctx) {}
+
+  /// The queue of the loop thread calling, if it has one.
+  static ready_queue*& current() noexcept {
+    static thread_local ready_queue* q = nullptr;
+    return q;
+  }
+
+  struct scope {
+    explicit scope(ready_queue& q) noexcept : previous(current()) { current() = &q; }
+    ~scope() { current() = previous; }
+    scope(const scope&) = delete;
+    scope& operator=(const scope&) = delete;
+    ready_queue* previous;
+  };
+
+  void push(resume_handler h) {
+    ready_.push_back(std::move(h));
+    if (!scheduled_) {
+      scheduled_ = true;
+      asio::post(ctx_, [this] { drain(); });
+    }
+  }
+
+ private:
+  // Resumes the coroutines ready now; those they make ready wait for the next round, so that
+  // other handlers (pool completions, timers, stop requests) get their turn in between.
+  void drain() {
+    running_.swap(ready_);
+    for (auto& h : running_) h();
+    running_.clear();
+    if (ready_.empty())
+      scheduled_ = false;
+    else
+      asio::post(ctx_, [this] { drain(); });
+  }
+
+  asio::io_context& ctx_;
+  std::vector<resume_handler> ready_;
+  std::vector<resume_handler> running_;
+  bool scheduled_ = false;
+};
 
 /// A slot for one suspended coroutine. `suspend(slot)` parks the calling coroutine in it;
 /// `resume(slot)` schedules it to continue on its own executor (never inline, so a waker never
@@ -42,7 +91,10 @@ struct parked {
   void resume() {
     auto h = std::move(*handler);
     handler.reset();
-    asio::post(std::move(h));
+    if (ready_queue* q = ready_queue::current())
+      q->push(std::move(h));
+    else
+      asio::post(std::move(h));
   }
 };
 

@@ -366,7 +366,10 @@ class sink_node final : public node {
         item = co_await in_.async_receive();
         if (!item) break;
       }
-      if (queue_.try_put(*item) != sink_queue<T>::put_result::ok) break;  // closed: stopping
+      // With it, whatever else is ready upstream, under one lock.
+      if (queue_.try_put(*item, [this] { return in_.try_receive(); }) !=
+          sink_queue<T>::put_result::ok)
+        break;  // closed: stopping
     }
     queue_.close(rt.failures());
   }

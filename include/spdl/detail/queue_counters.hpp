@@ -17,17 +17,18 @@ struct queue_counters {
   clock::time_point occupied_since{};
   bool is_occupied = false;
 
-  // Called when the queue goes from empty to non-empty, and back.
+  // Called when the queue goes from empty to non-empty, and back. These transitions can come
+  // once per item, so they read the coarse clock (see coarse_now: exact on average).
   void filled() noexcept {
     if (!is_occupied) {
       is_occupied = true;
-      occupied_since = clock::now();
+      occupied_since = coarse_now();
     }
   }
   void emptied() noexcept {
     if (is_occupied) {
       is_occupied = false;
-      occupied += clock::now() - occupied_since;
+      occupied += coarse_now() - occupied_since;
     }
   }
 
@@ -41,7 +42,7 @@ struct queue_counters {
       s.avg_get_wait = get_wait / static_cast<long long>(items);
     }
     auto busy = occupied;
-    if (is_occupied) busy += now - occupied_since;
+    if (is_occupied && now > occupied_since) busy += now - occupied_since;
     if (elapsed.count() > 0) {
       s.occupancy = static_cast<double>(busy.count()) / static_cast<double>(elapsed.count());
       if (s.occupancy > 1.0) s.occupancy = 1.0;

@@ -8,6 +8,7 @@
 
 #include <spdl/detail/asio.hpp>
 #include <spdl/detail/clock.hpp>
+#include <spdl/detail/spinning_runner.hpp>
 #include <spdl/detail/stage_counters.hpp>
 #include <spdl/error.hpp>
 #include <spdl/pipeline/failure_budget.hpp>
@@ -112,7 +113,10 @@ class runtime {
     started_at_ = clock::now();
     asio::post(loop_, [this] { launch(); });
     guard_.emplace(loop_.get_executor());
-    loop_thread_ = std::thread([this] { loop_.run(); });
+    loop_thread_ = std::thread([this] {
+      ready_queue::scope local(ready_);
+      run_spinning(loop_);
+    });
   }
 
   /// Cancels every stage and waits for them to finish (without a deadline when `timeout` is
@@ -159,7 +163,7 @@ class runtime {
   // ---- loop side (called on the loop thread only) ------------------------------------------------
 
   [[nodiscard]] asio::io_context& loop() noexcept { return loop_; }
-  [[nodiscard]] asio::thread_pool& pool() noexcept { return *pool_; }
+  [[nodiscard]] worker_pool& pool() noexcept { return *pool_; }
   [[nodiscard]] bool stopping() const noexcept { return stopping_; }
   [[nodiscard]] const std::vector<stage_failure>& failures() const noexcept { return failures_; }
 
@@ -314,9 +318,10 @@ class runtime {
   std::optional<clock::time_point> finished_at_;  // loop thread (read after join)
 
   asio::io_context loop_{1};
+  ready_queue ready_{loop_};
   std::optional<asio::steady_timer> stats_timer_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
-  std::optional<asio::thread_pool> pool_;
+  std::optional<worker_pool> pool_;
   std::thread loop_thread_;
 
   mutable std::mutex mutex_;

@@ -33,20 +33,30 @@ class sink_queue {
 
   enum class put_result { ok, full, closed };
 
-  put_result try_put(T& value) {
+  /// Puts `first`, then as many items as `more()` yields while there is room, under one lock.
+  /// `more` returns std::optional<T> (empty: nothing more now).
+  template <class More>
+  put_result try_put(T& first, More&& more) {
     if (count_.load(std::memory_order_seq_cst) >= capacity_) return put_result::full;
     bool wake;
     {
       std::lock_guard lock(mutex_);
       if (closed_) return put_result::closed;
-      items_.push_back(std::move(value));
-      count_.fetch_add(1, std::memory_order_seq_cst);
-      ++counters_.items;
-      if (items_.size() == 1) counters_.filled();
+      if (items_.empty()) counters_.filled();
+      push_locked(first);
+      while (count_.load(std::memory_order_seq_cst) < capacity_) {
+        std::optional<T> next = more();
+        if (!next) break;
+        push_locked(*next);
+      }
       wake = consumer_waiting_;
     }
     if (wake) ready_.notify_one();
     return put_result::ok;
+  }
+
+  put_result try_put(T& value) {
+    return try_put(value, [] { return std::optional<T>(); });
   }
 
   [[nodiscard]] bool has_room() const noexcept {
@@ -113,6 +123,12 @@ class sink_queue {
         q->wake_writer_locked();
     }
   };
+
+  void push_locked(T& value) {
+    items_.push_back(std::move(value));
+    count_.fetch_add(1, std::memory_order_seq_cst);
+    ++counters_.items;
+  }
 
   void wake_writer_locked() {
     if (writer_.waiting()) {
