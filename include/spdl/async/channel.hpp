@@ -8,6 +8,7 @@
 #include <spdl/detail/waiter_list.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <utility>
@@ -41,6 +42,7 @@ class channel {
     if (closed_) return false;
     if (receive_waiter* r = receivers_.pop_front()) {
       r->slot->emplace(std::move(value));
+      if (r->index) *r->index = counters_.items;
       ++counters_.items;
       r->park.resume();
       return true;
@@ -65,8 +67,11 @@ class channel {
   }
 
   /// An item if one is buffered; otherwise empty (see `finished()` for end of stream).
-  std::optional<T> try_receive() {
+  /// `index`, when given, receives the item's position in the channel's output order (0, 1, ...),
+  /// which is the order items left the channel, whichever receiver resumes first.
+  std::optional<T> try_receive(std::uint64_t* index = nullptr) {
     if (size_ == 0) return std::nullopt;
+    if (index) *index = counters_.items;
     std::optional<T> v{std::move(*slots_[head_])};
     slots_[head_].reset();
     head_ = head_ + 1 == slots_.size() ? 0 : head_ + 1;
@@ -82,13 +87,15 @@ class channel {
     return v;
   }
 
-  /// The next item, waiting for one; empty at end of stream (or when cancelled).
-  asio::awaitable<std::optional<T>> async_receive() {
-    std::optional<T> v = try_receive();
+  /// The next item, waiting for one; empty at end of stream (or when cancelled). `index` as
+  /// for try_receive.
+  asio::awaitable<std::optional<T>> async_receive(std::uint64_t* index = nullptr) {
+    std::optional<T> v = try_receive(index);
     if (v || closed_) co_return std::move(v);
     std::optional<T> slot;
     receive_waiter w;
     w.slot = &slot;
+    w.index = index;
     receivers_.push_back(&w);
     const auto t0 = detail::clock::now();
     co_await detail::suspend(w.park);
@@ -133,6 +140,7 @@ class channel {
   struct receive_waiter {
     detail::parked park;
     std::optional<T>* slot = nullptr;
+    std::uint64_t* index = nullptr;
     receive_waiter* next = nullptr;
   };
 

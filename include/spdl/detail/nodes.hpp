@@ -136,9 +136,11 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
     for (std::size_t i = 0; i < options_.concurrency; ++i) rt.spawn(work(rt));
   }
 
-  void on_failed() override {
-    for (auto& p : turn_waiters_)
-      if (p.waiting()) p.resume();
+  void on_failed() override { release_turns(); }
+
+  void cancel_output() override {
+    this->out_.cancel();
+    release_turns();
   }
 
  private:
@@ -184,14 +186,19 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
 
   asio::awaitable<void> work(runtime& rt) {
     for (;;) {
-      std::optional<In> item = in_.try_receive();
+      // seq: the item's place in the input order, fixed when it left the channel (not when this
+      // coroutine resumes: a receiver handed an item may run after one that took a later one).
+      std::uint64_t seq = 0;
+      std::optional<In> item = in_.try_receive(&seq);
       if (!item) {
         if (in_.finished()) break;
-        item = co_await in_.async_receive();
+        item = co_await in_.async_receive(&seq);
         if (!item) break;
       }
-      if (this->failed || rt.stopping()) break;
-      const std::uint64_t seq = next_seq_++;
+      if (this->failed || rt.stopping()) {
+        finish_turn(seq);
+        break;
+      }
 
       call_result r;
       rt.count_call(*this);
@@ -223,7 +230,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         }
       }
       if (ordered()) {
-        while (turn_ != seq && !this->failed) co_await suspend(turn_waiters_[seq % turn_waiters_.size()]);
+        while (turn_ != seq && !released_) co_await suspend(turn_waiters_[seq % turn_waiters_.size()]);
       }
       bool open = true;
       if (deliver && r.value) {
@@ -235,6 +242,13 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
       if (!open || this->failed) break;
     }
     if (--active_ == 0) this->out_.close();
+  }
+
+  // Failure or shutdown: nobody waits for a turn any more (the order no longer matters).
+  void release_turns() {
+    released_ = true;
+    for (auto& p : turn_waiters_)
+      if (p.waiting()) p.resume();
   }
 
   void finish_turn(std::uint64_t seq) {
@@ -249,8 +263,8 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   channel<In>& in_;
   asio::any_io_executor executor_;
   std::size_t active_ = 0;
-  std::uint64_t next_seq_ = 0;
   std::uint64_t turn_ = 0;
+  bool released_ = false;
   std::vector<parked> turn_waiters_;
 };
 
