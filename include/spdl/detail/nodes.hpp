@@ -8,6 +8,7 @@
 #include <spdl/detail/clock.hpp>
 #include <spdl/detail/runtime.hpp>
 #include <spdl/detail/sink_queue.hpp>
+#include <spdl/detail/spinning_runner.hpp>
 #include <spdl/detail/traits.hpp>
 #include <spdl/pipeline/options.hpp>
 
@@ -129,9 +130,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   }
 
   void spawn(runtime& rt) override {
-    if constexpr (!traits::on_loop)
-      executor_ = options_.executor ? *options_.executor
-                                    : asio::any_io_executor(rt.pool().get_executor());
+    pool_ = &rt.pool();
     active_ = options_.concurrency;
     for (std::size_t i = 0; i < options_.concurrency; ++i) rt.spawn(work(rt));
   }
@@ -170,15 +169,22 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
     }
   };
 
+  // Runs the call on the pipeline's pool, or on the stage's own executor, then resumes the
+  // worker on the loop.
   struct offload {
-    asio::any_io_executor executor;
+    worker_pool* pool;
+    const std::optional<asio::any_io_executor>* executor;
     pool_call call;
 
     void operator()(resume_handler h) const {
-      asio::post(executor, [call = call, h = std::move(h)]() mutable {
+      auto job = [call = call, h = std::move(h)]() mutable {
         call();
         asio::post(std::move(h));
-      });
+      };
+      if (*executor)
+        asio::post(**executor, std::move(job));
+      else
+        pool->post(std::move(job));
     }
   };
 
@@ -216,7 +222,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         }
         r.elapsed = since(t0);
       } else {
-        co_await suspend_with(offload{executor_, pool_call{this, &*item, &r}});
+        co_await suspend_with(offload{pool_, &options_.executor, pool_call{this, &*item, &r}});
       }
       item.reset();
       this->counters.record(r.elapsed);
@@ -261,7 +267,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   F f_;
   pipe_options options_;
   channel<In>& in_;
-  asio::any_io_executor executor_;
+  worker_pool* pool_ = nullptr;
   std::size_t active_ = 0;
   std::uint64_t turn_ = 0;
   bool released_ = false;

@@ -115,7 +115,7 @@ class runtime {
     guard_.emplace(loop_.get_executor());
     loop_thread_ = std::thread([this] {
       ready_queue::scope local(ready_);
-      run_spinning(loop_);
+      run_spinning(loop_, nullptr);
     });
   }
 

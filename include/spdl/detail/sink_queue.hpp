@@ -1,22 +1,23 @@
 #pragma once
 // The hand-off from the loop thread to the consumer thread: the only queue that crosses threads.
 //
-// The consumer takes every ready item under one lock into a private batch; an item still in that
-// batch keeps its place in the capacity (count_), so memory stays bounded. Each side wakes the
-// other only when it is actually waiting: the consumer through a condition variable, the writer
-// (a coroutine on the loop) by posting its resume handler.
+// A single-producer single-consumer ring: the sink writer (a coroutine on the loop) pushes, the
+// consumer pops, and neither takes a lock on the way. A lock and a wake-up are spent only when a
+// side actually waits: the consumer on a condition variable (after a brief spin), the writer by
+// parking its coroutine, which the consumer resumes with a post.
 
 #include <spdl/detail/asio.hpp>
 #include <spdl/detail/clock.hpp>
 #include <spdl/detail/queue_counters.hpp>
+#include <spdl/detail/spin.hpp>
 #include <spdl/error.hpp>
 
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <vector>
 
 namespace spdl::detail {
@@ -24,34 +25,42 @@ namespace spdl::detail {
 template <class T>
 class sink_queue {
  public:
-  explicit sink_queue(std::size_t capacity) : capacity_(capacity) {
-    items_.reserve(capacity);
-    batch_.reserve(capacity);
-  }
+  explicit sink_queue(std::size_t capacity) : slots_(capacity) {}
 
-  // ---- loop side -------------------------------------------------------------------------------
+  // ---- loop side (the single producer) ---------------------------------------------------------
 
   enum class put_result { ok, full, closed };
 
-  /// Puts `first`, then as many items as `more()` yields while there is room, under one lock.
-  /// `more` returns std::optional<T> (empty: nothing more now).
+  [[nodiscard]] bool has_room() const noexcept {
+    return tail_.load(std::memory_order_relaxed) - head_.load(std::memory_order_acquire) <
+           slots_.size();
+  }
+
+  /// Puts `first`, then as many items as `more()` yields while there is room. `more` returns
+  /// std::optional<T> (empty: nothing more now).
   template <class More>
   put_result try_put(T& first, More&& more) {
-    if (count_.load(std::memory_order_seq_cst) >= capacity_) return put_result::full;
-    bool wake;
-    {
-      std::lock_guard lock(mutex_);
-      if (closed_) return put_result::closed;
-      if (items_.empty()) counters_.filled();
-      push_locked(first);
-      while (count_.load(std::memory_order_seq_cst) < capacity_) {
-        std::optional<T> next = more();
-        if (!next) break;
-        push_locked(*next);
-      }
-      wake = consumer_waiting_;
+    if (closed_.load(std::memory_order_acquire)) return put_result::closed;
+    if (!has_room()) return put_result::full;
+    std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+    const std::uint64_t head = head_.load(std::memory_order_acquire);
+    const bool was_empty = tail == head;
+    slots_[tail % slots_.size()].emplace(std::move(first));
+    ++tail;
+    while (tail - head_.load(std::memory_order_acquire) < slots_.size()) {
+      std::optional<T> next = more();
+      if (!next) break;
+      slots_[tail % slots_.size()].emplace(std::move(*next));
+      ++tail;
     }
-    if (wake) ready_.notify_one();
+    const std::uint64_t pushed = tail - tail_.load(std::memory_order_relaxed);
+    tail_.store(tail, std::memory_order_seq_cst);
+    items_.fetch_add(pushed, std::memory_order_relaxed);
+    if (was_empty) transition();
+    if (consumer_waiting_.load(std::memory_order_seq_cst)) {
+      std::lock_guard lock(mutex_);
+      ready_.notify_one();
+    }
     return put_result::ok;
   }
 
@@ -59,47 +68,46 @@ class sink_queue {
     return try_put(value, [] { return std::optional<T>(); });
   }
 
-  [[nodiscard]] bool has_room() const noexcept {
-    return count_.load(std::memory_order_seq_cst) < capacity_;
-  }
-
   /// Waits until there is room (true) or the queue is closed (false). The single writer waits
   /// for room before it takes an item from upstream, so no item waits outside a queue.
   asio::awaitable<bool> async_wait_room() {
     const auto t0 = clock::now();
     co_await suspend_with(wait_for_room{this});
-    std::lock_guard lock(mutex_);
-    counters_.put_wait += since(t0);
-    co_return !closed_;
+    put_wait_ns_.fetch_add(static_cast<std::uint64_t>(since(t0).count()),
+                           std::memory_order_relaxed);
+    co_return !closed_.load(std::memory_order_acquire);
   }
 
-  /// End of stream, with the failures that ended it (if any). Wakes both sides.
+  /// End of stream, with the failures that ended it (if any). Wakes both sides. Items already
+  /// in the queue stay readable.
   void close(std::vector<stage_failure> failures = {}) {
-    {
-      std::lock_guard lock(mutex_);
-      if (closed_) return;
-      closed_ = true;
-      failures_ = std::move(failures);
-      wake_writer_locked();
-    }
+    std::lock_guard lock(mutex_);
+    if (closed_.load(std::memory_order_relaxed)) return;
+    failures_ = std::move(failures);
+    closed_.store(true, std::memory_order_seq_cst);
+    wake_writer_locked();
     ready_.notify_all();
   }
 
-  // ---- consumer side ---------------------------------------------------------------------------
+  // ---- consumer side (one thread at a time) ----------------------------------------------------
 
   enum class get_result { item, end, timeout };
 
   /// The next item into `out`. At the end of the stream: `end`, or pipeline_failure when stages
   /// failed (every time it is asked again, too).
   get_result get(std::optional<T>& out, std::optional<clock::time_point> deadline) {
-    if (next_ == batch_.size() && !refill(deadline)) {
+    std::uint64_t head = head_.load(std::memory_order_relaxed);
+    if (tail_.load(std::memory_order_acquire) == head && !wait_for_item(head, deadline)) {
       std::lock_guard lock(mutex_);
-      if (!closed_) return get_result::timeout;
+      if (!closed_.load(std::memory_order_relaxed)) return get_result::timeout;
       if (!failures_.empty()) throw pipeline_failure(failures_);
       return get_result::end;
     }
-    out.emplace(std::move(batch_[next_++]));
-    count_.fetch_sub(1, std::memory_order_seq_cst);
+    auto& slot = slots_[head % slots_.size()];
+    out.emplace(std::move(*slot));
+    slot.reset();
+    head_.store(head + 1, std::memory_order_seq_cst);
+    if (tail_.load(std::memory_order_acquire) == head + 1) transition();
     if (writer_waiting_.load(std::memory_order_seq_cst)) {
       std::lock_guard lock(mutex_);
       wake_writer_locked();
@@ -108,8 +116,12 @@ class sink_queue {
   }
 
   [[nodiscard]] queue_stats snapshot(std::chrono::nanoseconds elapsed) const {
-    std::lock_guard lock(mutex_);
-    return counters_.snapshot("sink", elapsed, clock::now());
+    std::lock_guard lock(occupancy_mutex_);
+    queue_counters c = occupancy_;
+    c.items = static_cast<std::size_t>(items_.load(std::memory_order_relaxed));
+    c.put_wait = std::chrono::nanoseconds(put_wait_ns_.load(std::memory_order_relaxed));
+    c.get_wait = std::chrono::nanoseconds(get_wait_ns_.load(std::memory_order_relaxed));
+    return c.snapshot("sink", elapsed, clock::now());
   }
 
  private:
@@ -119,16 +131,9 @@ class sink_queue {
       std::lock_guard lock(q->mutex_);
       q->writer_.handler.emplace(std::move(h));
       q->writer_waiting_.store(true, std::memory_order_seq_cst);
-      if (q->closed_ || q->count_.load(std::memory_order_seq_cst) < q->capacity_)
-        q->wake_writer_locked();
+      if (q->closed_.load(std::memory_order_seq_cst) || q->has_room()) q->wake_writer_locked();
     }
   };
-
-  void push_locked(T& value) {
-    items_.push_back(std::move(value));
-    count_.fetch_add(1, std::memory_order_seq_cst);
-    ++counters_.items;
-  }
 
   void wake_writer_locked() {
     if (writer_.waiting()) {
@@ -137,48 +142,56 @@ class sink_queue {
     }
   }
 
-  // Takes every ready item into the private batch. False on timeout or at end of stream.
-  bool refill(std::optional<clock::time_point> deadline) {
-    batch_.clear();
-    next_ = 0;
+  // Waits until the item at `head` is there (true), or the deadline passes or the stream ends
+  // with nothing left (false).
+  bool wait_for_item(std::uint64_t head, std::optional<clock::time_point> deadline) {
+    auto arrived = [&] { return tail_.load(std::memory_order_seq_cst) != head; };
+    // Spin briefly before sleeping: the writer is usually microseconds away.
+    if (spin_until([&] { return arrived() || closed_.load(std::memory_order_acquire); }))
+      return arrived();
+    const auto t0 = clock::now();
     std::unique_lock lock(mutex_);
-    if (items_.empty() && !closed_) {
-      // Spin briefly before sleeping: the writer is usually microseconds away.
-      lock.unlock();
-      for (int i = 0; i < 64 && count_.load(std::memory_order_acquire) == 0; ++i)
-        std::this_thread::yield();
-      lock.lock();
-      const auto t0 = clock::now();
-      consumer_waiting_ = true;
-      while (items_.empty() && !closed_) {
-        if (!deadline) {
-          ready_.wait(lock);
-        } else if (ready_.wait_until(lock, *deadline) == std::cv_status::timeout) {
-          break;
-        }
+    consumer_waiting_.store(true, std::memory_order_seq_cst);
+    while (!arrived() && !closed_.load(std::memory_order_seq_cst)) {
+      if (!deadline) {
+        ready_.wait(lock);
+      } else if (ready_.wait_until(lock, *deadline) == std::cv_status::timeout) {
+        break;
       }
-      consumer_waiting_ = false;
-      counters_.get_wait += since(t0);
     }
-    if (items_.empty()) return false;
-    batch_.swap(items_);
-    counters_.emptied();
-    return true;
+    consumer_waiting_.store(false, std::memory_order_relaxed);
+    get_wait_ns_.fetch_add(static_cast<std::uint64_t>(since(t0).count()),
+                           std::memory_order_relaxed);
+    return arrived();
   }
 
-  const std::size_t capacity_;
-  mutable std::mutex mutex_;
-  std::condition_variable ready_;
-  std::vector<T> items_;                     // guarded by mutex_
-  bool closed_ = false;                      // guarded by mutex_
-  bool consumer_waiting_ = false;            // guarded by mutex_
-  std::vector<stage_failure> failures_;      // guarded by mutex_
-  parked writer_;                            // guarded by mutex_
-  queue_counters counters_;                  // guarded by mutex_
-  std::atomic<std::size_t> count_{0};        // items_ + the consumer's batch not yet handed out
+  // The queue may have gone from empty to non-empty or back: settle it under a small lock.
+  void transition() {
+    std::lock_guard lock(occupancy_mutex_);
+    const bool empty = tail_.load(std::memory_order_seq_cst) == head_.load(std::memory_order_seq_cst);
+    if (empty)
+      occupancy_.emptied();
+    else
+      occupancy_.filled();
+  }
+
+  std::vector<std::optional<T>> slots_;
+  alignas(64) std::atomic<std::uint64_t> head_{0};  // written by the consumer
+  alignas(64) std::atomic<std::uint64_t> tail_{0};  // written by the writer
+  alignas(64) std::atomic<bool> consumer_waiting_{false};
   std::atomic<bool> writer_waiting_{false};
-  std::vector<T> batch_;                     // consumer thread only
-  std::size_t next_ = 0;                     // consumer thread only
+  std::atomic<bool> closed_{false};
+  std::atomic<std::uint64_t> items_{0};
+  std::atomic<std::uint64_t> put_wait_ns_{0};
+  std::atomic<std::uint64_t> get_wait_ns_{0};
+
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  parked writer_;                         // guarded by mutex_
+  std::vector<stage_failure> failures_;   // guarded by mutex_
+
+  mutable std::mutex occupancy_mutex_;
+  queue_counters occupancy_;              // guarded by occupancy_mutex_
 };
 
 }  // namespace spdl::detail
