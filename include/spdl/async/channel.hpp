@@ -60,9 +60,9 @@ class channel {
     send_waiter w;
     w.value = &value;
     senders_.push_back(&w);
-    const auto t0 = detail::clock::now();
+    const auto t0 = detail::coarse_now();  // waits are summed: the coarse clock is exact on average
     co_await detail::suspend(w.park);
-    counters_.put_wait += detail::since(t0);
+    counters_.put_wait += detail::coarse_now() - t0;
     co_return w.ok;
   }
 
@@ -97,9 +97,9 @@ class channel {
     w.slot = &slot;
     w.index = index;
     receivers_.push_back(&w);
-    const auto t0 = detail::clock::now();
+    const auto t0 = detail::coarse_now();
     co_await detail::suspend(w.park);
-    counters_.get_wait += detail::since(t0);
+    counters_.get_wait += detail::coarse_now() - t0;
     co_return std::move(slot);
   }
 

@@ -87,10 +87,12 @@ class source_node final : public producer_node<T> {
 
  private:
   asio::awaitable<void> run(runtime& rt) {
+    // One clock read per item: an item's end is the next one's start, unless the source waited
+    // for room in between (then the clock is read again).
+    auto t0 = clock::now();
     for (;;) {
       std::optional<T> item;
       std::exception_ptr error;
-      const auto t0 = clock::now();
       try {
         item = next_();
       } catch (...) {
@@ -101,11 +103,14 @@ class source_node final : public producer_node<T> {
         break;
       }
       if (!item) break;
-      this->counters.record(since(t0));
+      const auto t1 = clock::now();
+      this->counters.record(t1 - t0);
+      t0 = t1;
       bool must_wait;
       if (this->fast_send(this->out_, *item, must_wait)) continue;
       if (!must_wait) break;
       if (!co_await this->out_.async_send(std::move(*item))) break;
+      t0 = clock::now();
     }
     this->out_.close();
   }
@@ -191,6 +196,10 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   [[nodiscard]] bool ordered() const noexcept { return options_.order == output_order::input; }
 
   asio::awaitable<void> work(runtime& rt) {
+    // Loop stages read the clock once per call where they can: a call's end is the next call's
+    // start when the worker did not wait in between (its own hand-off, tens of ns, then counts
+    // as call time).
+    std::optional<clock::time_point> last_end;
     for (;;) {
       // seq: the item's place in the input order, fixed when it left the channel (not when this
       // coroutine resumes: a receiver handed an item may run after one that took a later one).
@@ -200,6 +209,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         if (in_.finished()) break;
         item = co_await in_.async_receive(&seq);
         if (!item) break;
+        last_end.reset();
       }
       if (this->failed || rt.stopping()) {
         finish_turn(seq);
@@ -209,7 +219,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
       call_result r;
       rt.count_call(*this);
       if constexpr (traits::on_loop) {
-        const auto t0 = clock::now();
+        const auto t0 = last_end ? *last_end : clock::now();
         try {
           auto pending = std::invoke(f_, std::move(*item));
           typename traits::produced v = co_await std::move(pending);
@@ -220,7 +230,8 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         } catch (...) {
           r.error = std::current_exception();
         }
-        r.elapsed = since(t0);
+        last_end = clock::now();
+        r.elapsed = *last_end - t0;
       } else {
         co_await suspend_with(offload{pool_, &options_.executor, pool_call{this, &*item, &r}});
       }
@@ -236,13 +247,21 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         }
       }
       if (ordered()) {
-        while (turn_ != seq && !released_) co_await suspend(turn_waiters_[seq % turn_waiters_.size()]);
+        while (turn_ != seq && !released_) {
+          co_await suspend(turn_waiters_[seq % turn_waiters_.size()]);
+          last_end.reset();
+        }
       }
       bool open = true;
       if (deliver && r.value) {
         bool must_wait;
-        if (!this->fast_send(this->out_, *r.value, must_wait))
-          open = must_wait && co_await this->out_.async_send(std::move(*r.value));
+        if (!this->fast_send(this->out_, *r.value, must_wait)) {
+          open = must_wait;
+          if (open) {
+            open = co_await this->out_.async_send(std::move(*r.value));
+            last_end.reset();
+          }
+        }
       }
       finish_turn(seq);
       if (!open || this->failed) break;
@@ -345,7 +364,8 @@ class disaggregate_node final : public producer_node<std::ranges::range_value_t<
         Out v = std::ranges::iter_move(it);
         bool must_wait;
         if (this->fast_send(this->out_, v, must_wait)) continue;
-        open = must_wait && co_await this->out_.async_send(std::move(v));
+        open = must_wait;
+        if (open) open = co_await this->out_.async_send(std::move(v));
         if (!open || rt.stopping()) break;
       }
     }

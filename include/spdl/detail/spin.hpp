@@ -28,12 +28,15 @@ inline constexpr std::chrono::microseconds default_spin{50};
 /// Calls `ready()` until it returns true (then true) or `budget` has passed (then false).
 template <class Ready>
 bool spin_until(Ready&& ready, std::chrono::microseconds budget = default_spin) {
-  const auto until = clock::now() + budget;
+  clock::time_point until{};  // read the clock only once the wait proves not to be short
   for (unsigned round = 1;; ++round) {
     if (ready()) return true;
     for (int i = 0; i < 16; ++i) cpu_relax();
     if (round % 8 == 0) {
-      if (clock::now() >= until) return false;
+      if (round == 8)
+        until = clock::now() + budget;
+      else if (clock::now() >= until)
+        return false;
       std::this_thread::yield();
     }
   }
