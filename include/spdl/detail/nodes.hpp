@@ -8,7 +8,7 @@
 #include <spdl/detail/clock.hpp>
 #include <spdl/detail/runtime.hpp>
 #include <spdl/detail/sink_queue.hpp>
-#include <spdl/detail/spinning_runner.hpp>
+#include <spdl/detail/worker_pool.hpp>
 #include <spdl/detail/traits.hpp>
 #include <spdl/pipeline/options.hpp>
 
@@ -136,6 +136,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
 
   void spawn(runtime& rt) override {
     pool_ = &rt.pool();
+    inbox_ = &rt.inbox();
     active_ = options_.concurrency;
     for (std::size_t i = 0; i < options_.concurrency; ++i) rt.spawn(work(rt));
   }
@@ -174,22 +175,32 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
     }
   };
 
-  // Runs the call on the pipeline's pool, or on the stage's own executor, then resumes the
-  // worker on the loop.
+  // A call on its way to a pool thread and back; lives in the waiting worker's frame.
+  struct pool_task {
+    pool_call call;
+    loop_inbox* inbox;
+    std::optional<resume_handler> handler;
+
+    static void run(void* self) {
+      auto* t = static_cast<pool_task*>(self);
+      t->call();
+      t->inbox->push(std::move(*t->handler));  // t may be gone once the worker resumes
+    }
+  };
+
+  // Runs the call on the pipeline's pool (a job without allocation), or posted to the stage's
+  // own executor; the worker resumes on the loop through the inbox.
   struct offload {
     worker_pool* pool;
     const std::optional<asio::any_io_executor>* executor;
-    pool_call call;
+    pool_task* task;
 
     void operator()(resume_handler h) const {
-      auto job = [call = call, h = std::move(h)]() mutable {
-        call();
-        asio::post(std::move(h));
-      };
+      task->handler.emplace(std::move(h));
       if (*executor)
-        asio::post(**executor, std::move(job));
+        asio::post(**executor, [t = task] { pool_task::run(t); });
       else
-        pool->post(std::move(job));
+        pool->post({&pool_task::run, task});
     }
   };
 
@@ -233,7 +244,8 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         last_end = clock::now();
         r.elapsed = *last_end - t0;
       } else {
-        co_await suspend_with(offload{pool_, &options_.executor, pool_call{this, &*item, &r}});
+        pool_task task{pool_call{this, &*item, &r}, inbox_, std::nullopt};
+        co_await suspend_with(offload{pool_, &options_.executor, &task});
       }
       item.reset();
       this->counters.record(r.elapsed);
@@ -287,6 +299,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   pipe_options options_;
   channel<In>& in_;
   worker_pool* pool_ = nullptr;
+  loop_inbox* inbox_ = nullptr;
   std::size_t active_ = 0;
   std::uint64_t turn_ = 0;
   bool released_ = false;

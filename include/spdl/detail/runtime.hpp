@@ -8,7 +8,8 @@
 
 #include <spdl/detail/asio.hpp>
 #include <spdl/detail/clock.hpp>
-#include <spdl/detail/spinning_runner.hpp>
+#include <spdl/detail/inbox.hpp>
+#include <spdl/detail/worker_pool.hpp>
 #include <spdl/detail/stage_counters.hpp>
 #include <spdl/error.hpp>
 #include <spdl/pipeline/failure_budget.hpp>
@@ -115,7 +116,7 @@ class runtime {
     guard_.emplace(loop_.get_executor());
     loop_thread_ = std::thread([this] {
       ready_queue::scope local(ready_);
-      run_spinning(loop_, nullptr);
+      run_loop(loop_, inbox_);
     });
   }
 
@@ -164,6 +165,7 @@ class runtime {
 
   [[nodiscard]] asio::io_context& loop() noexcept { return loop_; }
   [[nodiscard]] worker_pool& pool() noexcept { return *pool_; }
+  [[nodiscard]] loop_inbox& inbox() noexcept { return inbox_; }
   [[nodiscard]] bool stopping() const noexcept { return stopping_; }
   [[nodiscard]] const std::vector<stage_failure>& failures() const noexcept { return failures_; }
 
@@ -319,6 +321,7 @@ class runtime {
 
   asio::io_context loop_{1};
   ready_queue ready_{loop_};
+  loop_inbox inbox_{loop_};
   std::optional<asio::steady_timer> stats_timer_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
   std::optional<worker_pool> pool_;
