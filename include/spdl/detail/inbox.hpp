@@ -78,7 +78,9 @@ class loop_inbox {
 };
 
 /// Runs the loop until it stops: handlers, then the inbox, spinning briefly before it sleeps.
-inline void run_loop(asio::io_context& loop, loop_inbox& inbox) {
+/// `before_sleep()` runs each time it is about to block.
+template <class BeforeSleep>
+void run_loop(asio::io_context& loop, loop_inbox& inbox, BeforeSleep before_sleep) {
   while (!loop.stopped()) {
     if (loop.poll() > 0) continue;
     if (inbox.pending()) {
@@ -91,6 +93,7 @@ inline void run_loop(asio::io_context& loop, loop_inbox& inbox) {
       return loop.stopped() || inbox.pending() || (++round % 8 == 0 && loop.poll() > 0);
     });
     if (busy) continue;
+    before_sleep();
     if (!inbox.go_to_sleep()) continue;
     loop.run_one();
     inbox.wake_up();

@@ -404,6 +404,7 @@ class sink_node final : public node {
   void close_sink(std::vector<stage_failure> failures) override {
     queue_.close(std::move(failures));
   }
+  void flush_sink() override { queue_.flush(); }
   queue_stats output_stats(std::chrono::nanoseconds elapsed, clock::time_point) const override {
     return queue_.snapshot(elapsed);
   }

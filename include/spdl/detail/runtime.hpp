@@ -53,6 +53,8 @@ class node {
   /// The sink writer only: end the stream for the consumer (keeping what it holds), with the
   /// failures that ended it.
   virtual void close_sink(std::vector<stage_failure>) {}
+  /// The sink writer only: the loop is going idle; hand the consumer what is there now.
+  virtual void flush_sink() {}
   virtual queue_stats output_stats(std::chrono::nanoseconds elapsed, clock::time_point now) const = 0;
 
   stage_counters counters;
@@ -116,7 +118,7 @@ class runtime {
     guard_.emplace(loop_.get_executor());
     loop_thread_ = std::thread([this] {
       ready_queue::scope local(ready_);
-      run_loop(loop_, inbox_);
+      run_loop(loop_, inbox_, [this] { nodes_.back()->flush_sink(); });
     });
   }
 

@@ -25,7 +25,8 @@ namespace spdl::detail {
 template <class T>
 class sink_queue {
  public:
-  explicit sink_queue(std::size_t capacity) : slots_(capacity) {}
+  explicit sink_queue(std::size_t capacity)
+      : slots_(capacity), wake_threshold_(capacity < 2 ? 1 : capacity / 2) {}
 
   // ---- loop side (the single producer) ---------------------------------------------------------
 
@@ -57,11 +58,16 @@ class sink_queue {
     tail_.store(tail, std::memory_order_seq_cst);
     items_.fetch_add(pushed, std::memory_order_relaxed);
     if (was_empty) transition();
-    if (consumer_waiting_.load(std::memory_order_seq_cst)) {
-      std::lock_guard lock(mutex_);
-      ready_.notify_one();
-    }
+    // A sleeping consumer is woken for a batch (half the queue), not for each item: its wake-up
+    // costs this thread a system call. flush() wakes it for less when the loop runs out of work.
+    if (tail - head_.load(std::memory_order_seq_cst) >= wake_threshold_) wake_consumer();
     return put_result::ok;
+  }
+
+  /// The loop is about to sleep: a sleeping consumer gets what there is now.
+  void flush() {
+    if (tail_.load(std::memory_order_relaxed) != head_.load(std::memory_order_seq_cst))
+      wake_consumer();
   }
 
   put_result try_put(T& value) {
@@ -135,6 +141,13 @@ class sink_queue {
     }
   };
 
+  void wake_consumer() {
+    if (consumer_waiting_.load(std::memory_order_seq_cst)) {
+      std::lock_guard lock(mutex_);
+      ready_.notify_one();
+    }
+  }
+
   void wake_writer_locked() {
     if (writer_.waiting()) {
       writer_waiting_.store(false, std::memory_order_seq_cst);
@@ -146,8 +159,10 @@ class sink_queue {
   // with nothing left (false).
   bool wait_for_item(std::uint64_t head, std::optional<clock::time_point> deadline) {
     auto arrived = [&] { return tail_.load(std::memory_order_seq_cst) != head; };
-    // Spin briefly before sleeping: the writer is usually microseconds away.
-    if (spin_until([&] { return arrived() || closed_.load(std::memory_order_acquire); }))
+    // Spin briefly before sleeping: the writer is often microseconds away. Briefly: a consumer
+    // that spins on a busy machine takes a core from the threads that make its items.
+    if (spin_until([&] { return arrived() || closed_.load(std::memory_order_acquire); },
+                   consumer_spin))
       return arrived();
     const auto t0 = clock::now();
     std::unique_lock lock(mutex_);
@@ -175,7 +190,10 @@ class sink_queue {
       occupancy_.filled();
   }
 
+  static constexpr std::chrono::microseconds consumer_spin{5};
+
   std::vector<std::optional<T>> slots_;
+  const std::size_t wake_threshold_;
   alignas(64) std::atomic<std::uint64_t> head_{0};  // written by the consumer
   alignas(64) std::atomic<std::uint64_t> tail_{0};  // written by the writer
   alignas(64) std::atomic<bool> consumer_waiting_{false};
