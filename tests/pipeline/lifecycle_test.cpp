@@ -288,17 +288,24 @@ TEST_CASE("back-pressure: live items stay bounded when the consumer stops readin
   CHECK(c.live.load() == 0);
 }
 
+namespace {
+// Three items through a stage whose calls hold until `release` is set.
+spdl::pipeline<int> stalled(std::atomic<bool>& release) {
+  return spdl::pipeline_builder()
+      .add_source(std::views::iota(0, 3))
+      .pipe([&release](int i) {
+        while (!release.load()) std::this_thread::sleep_for(1ms);
+        return i;
+      })
+      .add_sink(2)
+      .build({.num_threads = 1});
+}
+}  // namespace
+
 TEST_CASE("get_item(timeout) on a stalled pipeline throws timeout_error, then reads on",
           "[pipeline][timeout]") {
   std::atomic<bool> release{false};
-  auto p = spdl::pipeline_builder()
-               .add_source(std::views::iota(0, 3))
-               .pipe([&](int i) {
-                 while (!release.load()) std::this_thread::sleep_for(1ms);
-                 return i;
-               })
-               .add_sink(2)
-               .build({.num_threads = 1});
+  auto p = stalled(release);
   const auto t0 = std::chrono::steady_clock::now();
   CHECK_THROWS_AS(p.get_item(50ms), spdl::timeout_error);
   const auto waited = std::chrono::steady_clock::now() - t0;
@@ -312,14 +319,7 @@ TEST_CASE("get_item(timeout) on a stalled pipeline throws timeout_error, then re
 
 TEST_CASE("stop(timeout) throws timeout_error while a call cannot finish", "[pipeline][timeout]") {
   std::atomic<bool> release{false};
-  auto p = spdl::pipeline_builder()
-               .add_source(std::views::iota(0, 3))
-               .pipe([&](int i) {
-                 while (!release.load()) std::this_thread::sleep_for(1ms);
-                 return i;
-               })
-               .add_sink(2)
-               .build({.num_threads = 1});
+  auto p = stalled(release);
   p.start();
   std::this_thread::sleep_for(10ms);
   CHECK_THROWS_AS(p.stop(30ms), spdl::timeout_error);

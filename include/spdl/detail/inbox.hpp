@@ -23,12 +23,13 @@ class loop_inbox {
   loop_inbox& operator=(const loop_inbox&) = delete;
 
   /// Any thread: resume `h` on the loop thread.
+  ///
+  /// Once `h` is in the list, the loop may resume its coroutine, the pipeline may finish and
+  /// this inbox be destroyed: so the count goes up first, and the unlock is the last touch.
   void push(resume_handler h) {
-    {
-      std::lock_guard lock(mutex_);
-      items_.push_back(std::move(h));
-    }
     pending_.fetch_add(1, std::memory_order_seq_cst);
+    std::lock_guard lock(mutex_);
+    items_.push_back(std::move(h));
     if (sleeping_.load(std::memory_order_seq_cst)) schedule();
   }
 
