@@ -5,7 +5,7 @@
 #   bash cmake/spdl.sh demo                      build and run the demo
 #   bash cmake/spdl.sh test                      build everything and run the whole test suite
 #   bash cmake/spdl.sh sanitize address,undefined|thread
-#                                                the engine's tests under sanitizers
+#                                                the engine's and media I/O's tests under sanitizers
 #   bash cmake/spdl.sh bench [benchmark args]    build and run the benchmarks (Release)
 #   bash cmake/spdl.sh deps                      only install what is missing
 set -euo pipefail
@@ -16,7 +16,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
 
 deps() {
-  local wanted=(g++ cmake ninja-build pkg-config ccache libasio-dev catch2 libbenchmark-dev libtbb-dev)
+  local wanted=(g++ cmake ninja-build pkg-config ccache libasio-dev catch2 libbenchmark-dev libtbb-dev
+    libturbojpeg0-dev libstb-dev libdlpack-dev)
   local missing=()
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -60,13 +61,13 @@ main() {
       dir="build-${kind//,/-}"
       configure "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
         -DSPDL_SANITIZE="$kind" -DSPDL_BUILD_EXAMPLES=OFF -DSPDL_BUILD_BENCHMARKS=OFF
-      cmake --build "$dir" -j "$jobs" --target spdl_engine_tests
+      cmake --build "$dir" -j "$jobs" --target spdl_engine_tests spdl_io_tests
       export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
       export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
       # TSan needs the classic address-space layout on kernels with wide mmap randomisation.
       run=()
       if [[ $kind == *thread* ]] && command -v setarch >/dev/null; then run=(setarch "$(uname -m)" -R); fi
-      "${run[@]}" ctest --test-dir "$dir" -L engine --output-on-failure -j "$jobs"
+      "${run[@]}" ctest --test-dir "$dir" -L "engine|io" --output-on-failure -j "$jobs"
       ;;
     bench)
       shift

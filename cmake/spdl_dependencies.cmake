@@ -12,3 +12,12 @@ if(NOT TARGET spdl_asio)
   target_include_directories(spdl_asio SYSTEM INTERFACE
     $<BUILD_INTERFACE:${SPDL_ASIO_INCLUDE_DIR}>)
 endif()
+
+# spdl::io: libjpeg-turbo and stb through pkg-config (Debian: libturbojpeg0-dev, libstb-dev),
+# DLPack through its CMake package (libdlpack-dev).
+if(SPDL_BUILD_IO)
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(spdl_turbojpeg REQUIRED IMPORTED_TARGET GLOBAL libturbojpeg)
+  pkg_check_modules(spdl_stb REQUIRED IMPORTED_TARGET GLOBAL stb)
+  find_package(dlpack REQUIRED)
+endif()

@@ -1,5 +1,6 @@
 #pragma once
 /// \file
-/// Everything spdl offers. For now that is the pipeline engine; media I/O joins here.
+/// Everything spdl offers: the pipeline engine and media I/O.
 
+#include <spdl/io.hpp>
 #include <spdl/pipeline.hpp>

@@ -1,4 +1,4 @@
-#include <spdl/pipeline.hpp>
+#include <spdl/spdl.hpp>
 
 #include <cstdio>
 #include <ranges>
@@ -12,5 +12,9 @@ int main() {
   int sum = 0;
   for (int x : p) sum += x;
   std::printf("sum of squares 1..10 = %d\n", sum);
-  return sum == 385 ? 0 : 1;
+  spdl::io::buffer batch({2, 3}, spdl::io::dtype::uint8);  // media I/O links too
+  DLManagedTensor* t = batch.to_dlpack();
+  const bool shared = t->dl_tensor.data == batch.data();
+  t->deleter(t);
+  return sum == 385 && shared ? 0 : 1;
 }

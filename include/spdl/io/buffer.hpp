@@ -1,0 +1,208 @@
+#pragma once
+/// \file
+/// spdl::io::buffer: contiguous, C-order, 64-byte aligned storage with a shape and a dtype,
+/// shared by its copies and exported to DLPack without a copy.
+
+#include <dlpack/dlpack.h>
+
+#include <spdl/io/error.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace spdl::io {
+
+/// Element types of a buffer.
+enum class dtype { uint8, uint16, int16, int32, int64, float32, float64 };
+
+/// Bytes per element.
+constexpr std::size_t dtype_size(dtype t) noexcept {
+  switch (t) {
+    case dtype::uint8: return 1;
+    case dtype::uint16:
+    case dtype::int16: return 2;
+    case dtype::int32:
+    case dtype::float32: return 4;
+    case dtype::int64:
+    case dtype::float64: return 8;
+  }
+  return 0;
+}
+
+/// Where buffer storage comes from. Replace it (before any buffer is made) to allocate, for
+/// example, pinned memory for transfers to a GPU. Both functions must be thread-safe.
+struct storage_allocator {
+  void* (*allocate)(std::size_t bytes, std::size_t alignment);
+  void (*deallocate)(void* p, std::size_t bytes, std::size_t alignment) noexcept;
+};
+
+/// The alignment of every buffer's storage.
+inline constexpr std::size_t buffer_alignment = 64;
+
+namespace detail {
+inline void* default_allocate(std::size_t bytes, std::size_t alignment) {
+  return ::operator new(bytes == 0 ? 1 : bytes, std::align_val_t(alignment));
+}
+inline void default_deallocate(void* p, std::size_t, std::size_t alignment) noexcept {
+  ::operator delete(p, std::align_val_t(alignment));
+}
+struct allocator_slot {
+  std::mutex mutex;
+  storage_allocator value{&default_allocate, &default_deallocate};
+};
+inline allocator_slot& current_allocator() {
+  static allocator_slot slot;
+  return slot;
+}
+inline storage_allocator get_allocator() {
+  auto& slot = current_allocator();
+  std::lock_guard lock(slot.mutex);
+  return slot.value;
+}
+
+// One allocation, freed by the allocator that made it when the last owner lets go.
+struct storage {
+  storage_allocator alloc;
+  std::size_t bytes;
+  void* data;
+
+  explicit storage(std::size_t n)
+      : alloc(get_allocator()), bytes(n), data(alloc.allocate(n, buffer_alignment)) {}
+  ~storage() { alloc.deallocate(data, bytes, buffer_alignment); }
+  storage(const storage&) = delete;
+  storage& operator=(const storage&) = delete;
+};
+}  // namespace detail
+
+/// Installs the allocator for buffers made from now on; returns the previous one.
+inline storage_allocator set_storage_allocator(storage_allocator a) {
+  auto& slot = detail::current_allocator();
+  std::lock_guard lock(slot.mutex);
+  return std::exchange(slot.value, a);
+}
+
+/// An n-dimensional array of one dtype: contiguous, C order (the last dimension varies fastest),
+/// 64-byte aligned. Copies share the storage (like a tensor); `clone()` copies the bytes.
+///
+///     spdl::io::buffer img = spdl::io::load_image("cat.jpg");   // {H, W, 3} uint8
+///     DLManagedTensor* t = img.to_dlpack();                      // torch::fromDLPack(t): no copy
+class buffer {
+ public:
+  /// An empty buffer (no storage, shape {0}).
+  buffer() : buffer({0}, io::dtype::uint8) {}
+
+  /// Allocates storage for `shape` (not initialised).
+  buffer(std::vector<std::int64_t> shape, io::dtype type) : shape_(std::move(shape)), dtype_(type) {
+    std::size_t n = 1;
+    for (auto d : shape_) {
+      if (d < 0) throw std::invalid_argument("spdl::io::buffer: negative dimension");
+      n *= static_cast<std::size_t>(d);
+    }
+    storage_ = std::make_shared<detail::storage>(n * dtype_size(type));
+  }
+  buffer(std::initializer_list<std::int64_t> shape, io::dtype type)
+      : buffer(std::vector<std::int64_t>(shape), type) {}
+
+  [[nodiscard]] std::span<const std::int64_t> shape() const noexcept { return shape_; }
+  [[nodiscard]] io::dtype dtype() const noexcept { return dtype_; }
+  [[nodiscard]] std::byte* data() noexcept { return static_cast<std::byte*>(storage_->data); }
+  [[nodiscard]] const std::byte* data() const noexcept {
+    return static_cast<const std::byte*>(storage_->data);
+  }
+  [[nodiscard]] std::size_t size_bytes() const noexcept { return storage_->bytes; }
+  [[nodiscard]] std::size_t num_elements() const noexcept {
+    return storage_->bytes / dtype_size(dtype_);
+  }
+  /// The bytes of one slice along the first dimension: `index`-th image of a batch.
+  [[nodiscard]] std::span<std::byte> slice(std::size_t index) {
+    if (shape_.empty() || index >= static_cast<std::size_t>(shape_[0]))
+      throw std::out_of_range("spdl::io::buffer::slice: index " + std::to_string(index) +
+                              " outside the first dimension");
+    const std::size_t n = size_bytes() / static_cast<std::size_t>(shape_[0]);
+    return {data() + index * n, n};
+  }
+
+  /// A deep copy.
+  [[nodiscard]] buffer clone() const {
+    buffer copy(shape_, dtype_);
+    std::copy(data(), data() + size_bytes(), copy.data());
+    return copy;
+  }
+
+  /// Exports to DLPack without a copy: the tensor keeps the storage alive until its deleter
+  /// runs (exactly once, by whoever consumes it). Strides are null (compact, C order); the
+  /// device is the CPU.
+  [[nodiscard]] DLManagedTensor* to_dlpack() const {
+    struct context {
+      std::shared_ptr<detail::storage> keep;
+      std::vector<std::int64_t> shape;
+      DLManagedTensor tensor;
+    };
+    auto ctx = std::make_unique<context>(context{storage_, shape_, {}});
+    DLManagedTensor& t = ctx->tensor;
+    t.dl_tensor.data = storage_->data;
+    t.dl_tensor.device = DLDevice{kDLCPU, 0};
+    t.dl_tensor.ndim = static_cast<std::int32_t>(ctx->shape.size());
+    t.dl_tensor.dtype = dl_type(dtype_);
+    t.dl_tensor.shape = ctx->shape.data();
+    t.dl_tensor.strides = nullptr;
+    t.dl_tensor.byte_offset = 0;
+    t.manager_ctx = ctx.get();
+    t.deleter = [](DLManagedTensor* self) {
+      delete static_cast<context*>(self->manager_ctx);  // NOLINT: DLPack's C ownership protocol
+    };
+    return &ctx.release()->tensor;
+  }
+
+ private:
+  static DLDataType dl_type(io::dtype t) noexcept {
+    const auto bits = static_cast<std::uint8_t>(dtype_size(t) * 8);
+    switch (t) {
+      case io::dtype::uint8:
+      case io::dtype::uint16: return {kDLUInt, bits, 1};
+      case io::dtype::int16:
+      case io::dtype::int32:
+      case io::dtype::int64: return {kDLInt, bits, 1};
+      case io::dtype::float32:
+      case io::dtype::float64: return {kDLFloat, bits, 1};
+    }
+    return {kDLUInt, bits, 1};
+  }
+
+  std::vector<std::int64_t> shape_;
+  io::dtype dtype_;
+  std::shared_ptr<detail::storage> storage_;
+};
+
+/// Stacks buffers of one shape and dtype into a new leading dimension: {N, ...}. Throws
+/// std::invalid_argument on an empty list or mismatched shapes or dtypes.
+inline buffer stack(std::span<const buffer> items) {
+  if (items.empty()) throw std::invalid_argument("spdl::io::stack: no buffers to stack");
+  const auto& first = items.front();
+  std::vector<std::int64_t> shape{static_cast<std::int64_t>(items.size())};
+  shape.insert(shape.end(), first.shape().begin(), first.shape().end());
+  for (std::size_t i = 1; i < items.size(); ++i) {
+    const auto& b = items[i];
+    if (b.dtype() != first.dtype() ||
+        !std::equal(b.shape().begin(), b.shape().end(), first.shape().begin(), first.shape().end()))
+      throw std::invalid_argument("spdl::io::stack: buffer " + std::to_string(i) +
+                                  " differs in shape or dtype from buffer 0");
+  }
+  buffer out(std::move(shape), first.dtype());
+  for (std::size_t i = 0; i < items.size(); ++i)
+    std::copy(items[i].data(), items[i].data() + items[i].size_bytes(), out.slice(i).data());
+  return out;
+}
+
+}  // namespace spdl::io

@@ -1,0 +1,139 @@
+#pragma once
+// What an encoded image is (from its first bytes) and how large it claims to be, before a byte
+// of pixels is allocated.
+
+#include <spdl/io/error.hpp>
+
+#include <turbojpeg.h>
+
+#include <cstddef>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <span>
+#include <string>
+
+namespace spdl::io::detail {
+
+enum class image_format { jpeg, png, bmp, gif, webp, tiff };
+
+inline const char* format_name(image_format f) noexcept {
+  switch (f) {
+    case image_format::jpeg: return "JPEG";
+    case image_format::png: return "PNG";
+    case image_format::bmp: return "BMP";
+    case image_format::gif: return "GIF";
+    case image_format::webp: return "WebP";
+    case image_format::tiff: return "TIFF";
+  }
+  return "?";
+}
+
+struct image_info {
+  image_format format;
+  int width = 0;
+  int height = 0;
+};
+
+inline std::uint32_t read_le32(const unsigned char* p) noexcept {
+  return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
+         std::uint32_t(p[3]) << 24;
+}
+
+inline std::uint32_t read_be32(const unsigned char* p) noexcept {
+  return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 |
+         std::uint32_t(p[3]);
+}
+
+inline image_format sniff(std::span<const std::byte> data, const std::string& source) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  const std::size_t n = data.size();
+  auto starts = [&](std::initializer_list<unsigned char> magic, std::size_t at = 0) {
+    if (n < at + magic.size()) return false;
+    std::size_t i = at;
+    for (unsigned char m : magic)
+      if (p[i++] != m) return false;
+    return true;
+  };
+  if (starts({0xFF, 0xD8, 0xFF})) return image_format::jpeg;
+  if (starts({0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'})) return image_format::png;
+  if (starts({'B', 'M'})) return image_format::bmp;
+  if (starts({'G', 'I', 'F', '8'})) return image_format::gif;
+  if (starts({'R', 'I', 'F', 'F'}) && starts({'W', 'E', 'B', 'P'}, 8)) return image_format::webp;
+  if (starts({'I', 'I', 42, 0}) || starts({'M', 'M', 0, 42})) return image_format::tiff;
+  char magic[16];
+  std::snprintf(magic, sizeof magic, "0x%02x%02x", n > 0 ? p[0] : 0, n > 1 ? p[1] : 0);
+  throw unsupported_error(describe("decode_image", source,
+                                   std::string("not a JPEG, PNG, BMP, GIF, WebP or TIFF image: "
+                                               "bad magic ") + magic));
+}
+
+// stb_image zero-fills the rest of a truncated BMP and reports success: check the length the
+// header promises for uncompressed pixel data.
+inline void check_bmp_length(std::span<const std::byte> data, const image_info& info,
+                             const std::string& source) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  if (data.size() < 30) throw io_error(describe("decode_image", source, "truncated BMP header"));
+  const std::uint32_t offset = read_le32(p + 10);
+  const unsigned bits = p[28] | unsigned(p[29]) << 8;
+  const std::uint32_t compression = data.size() >= 34 ? read_le32(p + 30) : 0;
+  if (compression != 0 && compression != 3) return;  // RLE: stb checks as it decodes
+  const std::uint64_t row = (std::uint64_t(info.width) * bits + 31) / 32 * 4;
+  const std::uint64_t needed = offset + row * std::uint64_t(info.height);
+  if (data.size() < needed)
+    throw io_error(describe("decode_image", source,
+                            "truncated BMP: " + std::to_string(data.size()) + " bytes, the header "
+                            "needs " + std::to_string(needed)));
+}
+
+/// Format and dimensions, with the pixel limit enforced.
+inline image_info probe(std::span<const std::byte> data, const std::string& source,
+                        std::uint64_t max_pixels) {
+  if (data.empty()) throw io_error(describe("decode_image", source, "empty input"));
+  image_info info{sniff(data, source)};
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+  if (info.format == image_format::jpeg) {
+    tjhandle h = tjInitDecompress();
+    int subsamp = 0, colorspace = 0;
+    const int rc = tjDecompressHeader3(h, bytes, static_cast<unsigned long>(data.size()),
+                                       &info.width, &info.height, &subsamp, &colorspace);
+    std::string why = rc != 0 ? tjGetErrorStr2(h) : "";
+    tjDestroy(h);
+    if (rc != 0) throw io_error(describe("decode_image", source, "corrupt JPEG header: " + why));
+  } else if (info.format == image_format::png || info.format == image_format::bmp ||
+             info.format == image_format::gif) {
+    // Read the dimensions here rather than through stb_image, which refuses large ones with a
+    // reason that does not say so ("unknown image type").
+    const std::size_t need = info.format == image_format::png   ? 24
+                             : info.format == image_format::bmp ? 26
+                                                                : 10;
+    if (data.size() < need)
+      throw io_error(describe("decode_image", source,
+                              std::string("truncated ") + format_name(info.format) + " header"));
+    if (info.format == image_format::png) {
+      info.width = static_cast<int>(read_be32(bytes + 16) & 0x7FFFFFFF);
+      info.height = static_cast<int>(read_be32(bytes + 20) & 0x7FFFFFFF);
+    } else if (info.format == image_format::bmp) {
+      info.width = static_cast<int>(read_le32(bytes + 18));
+      const auto h = static_cast<std::int32_t>(read_le32(bytes + 22));  // < 0: top-down rows
+      info.height = h == INT32_MIN ? 0 : (h < 0 ? -h : h);
+    } else {
+      info.width = bytes[6] | bytes[7] << 8;
+      info.height = bytes[8] | bytes[9] << 8;
+    }
+  } else {
+    return info;  // read by a backend that is not available yet; the caller says so
+  }
+  if (info.width <= 0 || info.height <= 0)
+    throw io_error(describe("decode_image", source, "the header claims an empty image"));
+  const std::uint64_t pixels = std::uint64_t(info.width) * std::uint64_t(info.height);
+  if (pixels > max_pixels)
+    throw io_error(describe("decode_image", source,
+                            "the header claims " + std::to_string(info.width) + "x" +
+                                std::to_string(info.height) + " pixels, over the limit of " +
+                                std::to_string(max_pixels) + " (image_options::max_pixels)"));
+  if (info.format == image_format::bmp) check_bmp_length(data, info, source);
+  return info;
+}
+
+}  // namespace spdl::io::detail

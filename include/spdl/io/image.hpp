@@ -1,0 +1,140 @@
+#pragma once
+/// \file
+/// Image decoding into spdl::io::buffer: {H, W, C} uint8, from memory or a file, on
+/// libjpeg-turbo (JPEG) and stb_image (PNG, BMP, GIF). Every function is re-entrant and safe to
+/// call from many threads at once.
+///
+/// Not yet: resizing (image_options::width / height), the FFmpeg backend (WebP, TIFF, ...),
+/// DCT-domain scaling. Asking for them throws spdl::io::unsupported_error.
+
+#include <spdl/io/buffer.hpp>
+#include <spdl/io/detail/image_backends.hpp>
+#include <spdl/io/detail/image_probe.hpp>
+#include <spdl/io/error.hpp>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace spdl::io {
+
+/// Channel layout of decoded pixels.
+enum class pixel_format { rgb24, bgr24, rgba, gray8 };
+/// Which decoder: `automatic` picks the fastest correct one per format.
+enum class image_backend { automatic, stb, ffmpeg, turbojpeg };
+/// How a resize fits the target: stretch, pad (fit, centred, black) or crop (cover, centre).
+enum class resize_mode { stretch, pad, crop };
+
+/// Options of decode_image / load_image / decode_image_into.
+struct image_options {
+  int width = 0, height = 0;  ///< 0 keeps the source size (resizing: not available yet)
+  pixel_format format = pixel_format::rgb24;
+  resize_mode mode = resize_mode::stretch;
+  image_backend backend = image_backend::automatic;
+  /// Images whose header claims more pixels are refused before anything is allocated.
+  std::uint64_t max_pixels = std::uint64_t{1} << 28;
+};
+
+namespace detail {
+
+inline channel_order order_of(pixel_format f) noexcept {
+  switch (f) {
+    case pixel_format::rgb24: return channel_order::rgb;
+    case pixel_format::bgr24: return channel_order::bgr;
+    case pixel_format::rgba: return channel_order::rgba;
+    case pixel_format::gray8: return channel_order::gray;
+  }
+  return channel_order::rgb;
+}
+
+inline image_info check_request(std::span<const std::byte> data, const image_options& o,
+                                const std::string& source) {
+  image_info info = probe(data, source, o.max_pixels);
+  if (o.width != 0 || o.height != 0)
+    throw unsupported_error(describe("decode_image", source, "resizing is not available yet"));
+  if (o.backend == image_backend::ffmpeg || info.format == image_format::webp ||
+      info.format == image_format::tiff)
+    throw unsupported_error(describe("decode_image", source,
+                                     std::string("the FFmpeg backend (needed for ") +
+                                         format_name(info.format) + " and asked for by "
+                                         "image_backend::ffmpeg) is not available yet"));
+  if (o.backend == image_backend::turbojpeg && info.format != image_format::jpeg)
+    throw unsupported_error(describe("decode_image", source,
+                                     std::string("image_backend::turbojpeg reads JPEG only, "
+                                                 "this is ") + format_name(info.format)));
+  return info;
+}
+
+inline void decode_to(std::span<const std::byte> data, const image_info& info,
+                      std::span<std::byte> dst, const image_options& o, const std::string& source) {
+  const bool turbo = info.format == image_format::jpeg && o.backend != image_backend::stb;
+  if (turbo)
+    decode_turbojpeg(data, info, dst, order_of(o.format), source);
+  else
+    decode_stb(data, info, dst, order_of(o.format), source);
+}
+
+inline buffer decode(std::span<const std::byte> data, const image_options& o,
+                     const std::string& source) {
+  const image_info info = check_request(data, o, source);
+  buffer out({info.height, info.width, channels(order_of(o.format))}, dtype::uint8);
+  decode_to(data, info, {out.data(), out.size_bytes()}, o, source);
+  return out;
+}
+
+inline std::vector<std::byte> read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw io_error(describe("load_image", path.string(),
+                            std::string("cannot open: ") + std::strerror(errno)));
+  in.seekg(0, std::ios::end);
+  const auto size = in.tellg();
+  in.seekg(0, std::ios::beg);
+  if (size < 0) throw io_error(describe("load_image", path.string(), "cannot read its size"));
+  std::vector<std::byte> bytes(static_cast<std::size_t>(size));
+  if (!in.read(reinterpret_cast<char*>(bytes.data()), size))
+    throw io_error(describe("load_image", path.string(), "read failed"));
+  return bytes;
+}
+
+}  // namespace detail
+
+/// Decodes an encoded image (JPEG, PNG, BMP, GIF) from memory: {H, W, C} uint8, C from
+/// `options.format` (3, 3, 4 or 1). Errors name the source "<memory>" and the reason.
+///
+///     std::vector<std::byte> bytes = read(...);
+///     spdl::io::buffer img = spdl::io::decode_image(bytes, {.format = spdl::io::pixel_format::rgba});
+inline buffer decode_image(std::span<const std::byte> data, const image_options& options = {}) {
+  return detail::decode(data, options, "<memory>");
+}
+
+/// Reads and decodes an image file; errors name the path.
+inline buffer load_image(const std::filesystem::path& path, const image_options& options = {}) {
+  const auto bytes = detail::read_file(path);
+  return detail::decode(bytes, options, path.string());
+}
+
+/// Decodes straight into slot `index` of a pre-allocated uint8 batch {N, H, W, C}: no
+/// intermediate copy for JPEG. The image must have the slot's size and channel count.
+inline void decode_image_into(std::span<const std::byte> data, buffer& batch, std::size_t index,
+                              const image_options& options = {}) {
+  const std::string source = "<memory>";
+  const detail::image_info info = detail::check_request(data, options, source);
+  const auto shape = batch.shape();
+  const std::int64_t c = detail::channels(detail::order_of(options.format));
+  if (batch.dtype() != dtype::uint8 || shape.size() != 4 || shape[1] != info.height ||
+      shape[2] != info.width || shape[3] != c)
+    throw std::invalid_argument(detail::describe(
+        "decode_image_into", source,
+        "the batch must be uint8 {N, " + std::to_string(info.height) + ", " +
+            std::to_string(info.width) + ", " + std::to_string(c) + "} for this image"));
+  detail::decode_to(data, info, batch.slice(index), options, source);
+}
+
+}  // namespace spdl::io

@@ -1,0 +1,303 @@
+// Image decoding and buffers, on images the test encodes itself with stb_image_write.
+
+#include <spdl/io.hpp>
+
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <thread>
+#include <vector>
+
+namespace io = spdl::io;
+
+namespace {
+
+using bytes = std::vector<std::byte>;
+
+// A smooth synthetic image: gradients (JPEG-friendly) with a little structure.
+std::vector<unsigned char> pattern(int w, int h, int c, int seed = 0) {
+  std::vector<unsigned char> px(std::size_t(w) * h * c);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int k = 0; k < c; ++k)
+        px[(std::size_t(y) * w + x) * c + k] =
+            static_cast<unsigned char>((x * 255 / std::max(1, w - 1) * (k + 1) + y * 3 + seed * 17) % 256);
+  return px;
+}
+
+void append(void* ctx, void* data, int n) {
+  auto* out = static_cast<bytes*>(ctx);
+  auto* p = static_cast<std::byte*>(data);
+  out->insert(out->end(), p, p + n);
+}
+
+enum class fmt { png, bmp, jpeg };
+
+bytes encode(fmt f, int w, int h, int c, const std::vector<unsigned char>& px, int quality = 95) {
+  bytes out;
+  int ok = 0;
+  switch (f) {
+    case fmt::png: ok = stbi_write_png_to_func(append, &out, w, h, c, px.data(), w * c); break;
+    case fmt::bmp: ok = stbi_write_bmp_to_func(append, &out, w, h, c, px.data()); break;
+    case fmt::jpeg: ok = stbi_write_jpg_to_func(append, &out, w, h, c, px.data(), quality); break;
+  }
+  REQUIRE(ok);
+  return out;
+}
+
+std::vector<unsigned char> as_vector(const io::buffer& b) {
+  auto* p = reinterpret_cast<const unsigned char*>(b.data());
+  return {p, p + b.size_bytes()};
+}
+
+int max_abs_diff(const std::vector<unsigned char>& a, const std::vector<unsigned char>& b) {
+  REQUIRE(a.size() == b.size());
+  int m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(int(a[i]) - int(b[i])));
+  return m;
+}
+
+double mean_abs_diff(const std::vector<unsigned char>& a, const std::vector<unsigned char>& b) {
+  REQUIRE(a.size() == b.size());
+  double s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += std::abs(int(a[i]) - int(b[i]));
+  return s / static_cast<double>(a.size());
+}
+
+template <class E>
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  FAIL("no exception of the expected type");
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("lossless formats decode exactly, in every pixel format", "[io][image]") {
+  // Widths that are not multiples of 8, on purpose.
+  for (auto [w, h] : {std::pair{37, 23}, std::pair{1, 1}, std::pair{64, 5}}) {
+    const auto rgb = pattern(w, h, 3);
+    const auto rgba = pattern(w, h, 4);
+    const auto gray = pattern(w, h, 1);
+    for (fmt f : {fmt::png, fmt::bmp}) {
+      INFO((f == fmt::png ? "PNG " : "BMP ") << w << "x" << h);
+      auto img = io::decode_image(encode(f, w, h, 3, rgb));
+      CHECK(std::vector<std::int64_t>(img.shape().begin(), img.shape().end()) ==
+            std::vector<std::int64_t>{h, w, 3});
+      CHECK(img.dtype() == io::dtype::uint8);
+      CHECK(as_vector(img) == rgb);
+
+      auto bgr = io::decode_image(encode(f, w, h, 3, rgb), {.format = io::pixel_format::bgr24});
+      auto expected = rgb;
+      for (std::size_t i = 0; i < expected.size(); i += 3) std::swap(expected[i], expected[i + 2]);
+      CHECK(as_vector(bgr) == expected);
+
+      if (f == fmt::png) {
+        CHECK(as_vector(io::decode_image(encode(f, w, h, 4, rgba),
+                                         {.format = io::pixel_format::rgba})) == rgba);
+        CHECK(as_vector(io::decode_image(encode(f, w, h, 1, gray),
+                                         {.format = io::pixel_format::gray8})) == gray);
+        // Gray stored, RGB asked: every channel carries the gray value.
+        auto widened = as_vector(io::decode_image(encode(f, w, h, 1, gray)));
+        for (std::size_t i = 0; i < gray.size(); ++i) {
+          CHECK(widened[3 * i] == gray[i]);
+          CHECK(widened[3 * i + 2] == gray[i]);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("JPEG: libjpeg-turbo and stb_image agree, and match the source closely", "[io][image]") {
+  const int w = 211, h = 97;  // odd sizes: partial MCUs
+  const auto px = pattern(w, h, 3, 1);
+  const auto jpeg = encode(fmt::jpeg, w, h, 3, px, 95);
+  auto turbo = as_vector(io::decode_image(jpeg, {.backend = io::image_backend::turbojpeg}));
+  auto stb = as_vector(io::decode_image(jpeg, {.backend = io::image_backend::stb}));
+  auto automatic = as_vector(io::decode_image(jpeg));
+  CHECK(automatic == turbo);
+  // IDCT and upsampling implementations differ by a few levels; the content by the codec's loss.
+  CHECK(max_abs_diff(turbo, stb) <= 24);
+  CHECK(mean_abs_diff(turbo, stb) < 2.0);
+  CHECK(mean_abs_diff(turbo, px) < 4.0);
+
+  auto gray = io::decode_image(jpeg, {.format = io::pixel_format::gray8});
+  CHECK(gray.shape()[2] == 1);
+  auto rgba = as_vector(io::decode_image(jpeg, {.format = io::pixel_format::rgba}));
+  for (std::size_t i = 0; i < std::size_t(w) * h; ++i) {
+    CHECK(rgba[4 * i] == turbo[3 * i]);
+    CHECK(rgba[4 * i + 3] == 255);
+  }
+}
+
+TEST_CASE("bad input: a clear error naming the source and the reason", "[io][image][errors]") {
+  const auto px = pattern(40, 30, 3);
+  const auto png = encode(fmt::png, 40, 30, 3, px);
+  const auto jpeg = encode(fmt::jpeg, 40, 30, 3, px);
+  const auto bmp = encode(fmt::bmp, 40, 30, 3, px);
+
+  CHECK(message_of<io::io_error>([] { (void)io::decode_image(bytes{}); }) ==
+        "decode_image: '<memory>': empty input");
+  bytes html(64, std::byte{'<'});
+  html[1] = std::byte{'h'};
+  auto bad_magic = message_of<io::unsupported_error>([&] { (void)io::decode_image(html); });
+  CHECK(bad_magic.find("bad magic 0x3c68") != std::string::npos);
+
+  auto truncate = [](bytes b, std::size_t keep) {
+    b.resize(keep);
+    return b;
+  };
+  CHECK(message_of<io::io_error>([&] { (void)io::decode_image(truncate(png, png.size() / 2)); })
+            .find("corrupt PNG") != std::string::npos);
+  CHECK(message_of<io::io_error>([&] { (void)io::decode_image(truncate(jpeg, jpeg.size() / 2)); })
+            .find("truncated or corrupt JPEG") != std::string::npos);
+  CHECK_THROWS_AS(io::decode_image(truncate(jpeg, jpeg.size() / 2), {.backend = io::image_backend::stb}),
+                  io::io_error);
+  CHECK(message_of<io::io_error>([&] { (void)io::decode_image(truncate(bmp, bmp.size() - 100)); })
+            .find("truncated BMP") != std::string::npos);
+
+  // A "decompression bomb": a valid PNG header claiming 100000 x 100000 pixels.
+  bytes bomb = png;
+  auto put_be32 = [&](std::size_t at, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) bomb[at + i] = std::byte((v >> (24 - 8 * i)) & 0xFF);
+  };
+  put_be32(16, 100000);  // IHDR width
+  put_be32(20, 100000);  // IHDR height
+  auto bomb_message = message_of<io::io_error>([&] { (void)io::decode_image(bomb); });
+  CHECK(bomb_message.find("100000x100000") != std::string::npos);
+  CHECK(bomb_message.find("max_pixels") != std::string::npos);
+  CHECK_THROWS_AS(io::decode_image(png, {.max_pixels = 100}), io::io_error);
+
+  const auto missing = std::filesystem::temp_directory_path() / "spdl-no-such-image.png";
+  auto missing_message = message_of<io::io_error>([&] { (void)io::load_image(missing); });
+  CHECK(missing_message.find(missing.string()) != std::string::npos);
+  CHECK(missing_message.find("cannot open") != std::string::npos);
+
+  bytes webp{std::byte{'R'}, std::byte{'I'}, std::byte{'F'}, std::byte{'F'}, std::byte{0},
+             std::byte{0},   std::byte{0},   std::byte{0},   std::byte{'W'}, std::byte{'E'},
+             std::byte{'B'}, std::byte{'P'}};
+  CHECK_THROWS_AS(io::decode_image(webp), io::unsupported_error);
+  CHECK_THROWS_AS(io::decode_image(png, {.width = 224, .height = 224}), io::unsupported_error);
+  CHECK_THROWS_AS(io::decode_image(png, {.backend = io::image_backend::turbojpeg}),
+                  io::unsupported_error);
+}
+
+TEST_CASE("load_image reads files and names them in errors", "[io][image]") {
+  const auto px = pattern(19, 11, 3);
+  const auto path = std::filesystem::temp_directory_path() / "spdl-test-image.png";
+  {
+    const auto png = encode(fmt::png, 19, 11, 3, px);
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
+  }
+  CHECK(as_vector(io::load_image(path)) == px);
+  std::filesystem::resize_file(path, 0);
+  CHECK(message_of<io::io_error>([&] { (void)io::load_image(path); }).find(path.string()) !=
+        std::string::npos);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("stack and decode_image_into give the bytes of decoding one by one", "[io][batch]") {
+  std::vector<bytes> files;
+  std::vector<io::buffer> singles;
+  for (int i = 0; i < 5; ++i) {
+    files.push_back(encode(i % 2 ? fmt::jpeg : fmt::png, 33, 17, 3, pattern(33, 17, 3, i)));
+    singles.push_back(io::decode_image(files.back()));
+  }
+  io::buffer stacked = io::stack(singles);
+  io::buffer batch({5, 17, 33, 3}, io::dtype::uint8);
+  for (std::size_t i = 0; i < files.size(); ++i) io::decode_image_into(files[i], batch, i);
+  REQUIRE(stacked.size_bytes() == batch.size_bytes());
+  CHECK(std::equal(stacked.data(), stacked.data() + stacked.size_bytes(), batch.data()));
+  for (std::size_t i = 0; i < singles.size(); ++i) {
+    auto slot = batch.slice(i);
+    CHECK(std::equal(slot.begin(), slot.end(), singles[i].data()));
+  }
+  CHECK(std::vector<std::int64_t>(stacked.shape().begin(), stacked.shape().end()) ==
+        std::vector<std::int64_t>{5, 17, 33, 3});
+
+  io::buffer wrong({5, 16, 33, 3}, io::dtype::uint8);
+  CHECK_THROWS_AS(io::decode_image_into(files[0], wrong, 0), std::invalid_argument);
+  CHECK_THROWS_AS(io::decode_image_into(files[0], batch, 5), std::out_of_range);
+  std::vector<io::buffer> mismatched{singles[0], io::buffer({17, 33, 1}, io::dtype::uint8)};
+  CHECK_THROWS_AS(io::stack(mismatched), std::invalid_argument);
+}
+
+TEST_CASE("decoding is safe from many threads at once", "[io][threads]") {
+  std::vector<bytes> files;
+  std::vector<std::vector<unsigned char>> expected;
+  for (int i = 0; i < 4; ++i) {
+    files.push_back(encode(i % 2 ? fmt::jpeg : fmt::png, 64 + i, 48, 3, pattern(64 + i, 48, 3, i)));
+    expected.push_back(as_vector(io::decode_image(files.back())));
+  }
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        // Half the threads decode the same file, half different ones.
+        const std::size_t i = t < 4 ? 0 : std::size_t((t + round) % 4);
+        if (as_vector(io::decode_image(files[i])) != expected[i]) ++mismatches;
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(mismatches.load() == 0);
+}
+
+namespace {
+std::atomic<int> allocations{0}, deallocations{0};
+void* counting_allocate(std::size_t n, std::size_t a) {
+  ++allocations;
+  return ::operator new(n == 0 ? 1 : n, std::align_val_t(a));
+}
+void counting_deallocate(void* p, std::size_t, std::size_t a) noexcept {
+  ++deallocations;
+  ::operator delete(p, std::align_val_t(a));
+}
+}  // namespace
+
+TEST_CASE("DLPack export: no copy, the right metadata, freed exactly once", "[io][dlpack]") {
+  auto previous = io::set_storage_allocator({&counting_allocate, &counting_deallocate});
+  allocations = 0;
+  deallocations = 0;
+  {
+    io::buffer b({2, 3, 5}, io::dtype::float32);
+    CHECK(reinterpret_cast<std::uintptr_t>(b.data()) % io::buffer_alignment == 0);
+    DLManagedTensor* t = b.to_dlpack();
+    CHECK(t->dl_tensor.data == b.data());
+    CHECK(t->dl_tensor.ndim == 3);
+    CHECK(t->dl_tensor.shape[0] == 2);
+    CHECK(t->dl_tensor.shape[2] == 5);
+    CHECK(t->dl_tensor.strides == nullptr);
+    CHECK(t->dl_tensor.byte_offset == 0);
+    CHECK(t->dl_tensor.device.device_type == kDLCPU);
+    CHECK(t->dl_tensor.dtype.code == kDLFloat);
+    CHECK(t->dl_tensor.dtype.bits == 32);
+    CHECK(t->dl_tensor.dtype.lanes == 1);
+    b = io::buffer();  // the tensor alone keeps the storage alive now
+    CHECK(deallocations.load() == 0);
+    t->deleter(t);
+    CHECK(deallocations.load() == 1);
+  }
+  CHECK(allocations.load() == 2);  // the float buffer and the empty one
+  CHECK(deallocations.load() == 2);
+  io::set_storage_allocator(previous);
+
+  auto img = io::buffer({4, 4, 3}, io::dtype::uint8).to_dlpack();
+  CHECK(img->dl_tensor.dtype.code == kDLUInt);
+  CHECK(img->dl_tensor.dtype.bits == 8);
+  img->deleter(img);
+}
