@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -190,7 +192,7 @@ TEST_CASE("bad input: a clear error naming the source and the reason", "[io][ima
              std::byte{0},   std::byte{0},   std::byte{0},   std::byte{'W'}, std::byte{'E'},
              std::byte{'B'}, std::byte{'P'}};
   CHECK_THROWS_AS(io::decode_image(webp), io::unsupported_error);
-  CHECK_THROWS_AS(io::decode_image(png, {.width = 224, .height = 224}), io::unsupported_error);
+  CHECK_THROWS_AS(io::decode_image(png, {.width = -1}), std::invalid_argument);
   CHECK_THROWS_AS(io::decode_image(png, {.backend = io::image_backend::turbojpeg}),
                   io::unsupported_error);
 }
@@ -300,4 +302,118 @@ TEST_CASE("DLPack export: no copy, the right metadata, freed exactly once", "[io
   CHECK(img->dl_tensor.dtype.code == kDLUInt);
   CHECK(img->dl_tensor.dtype.bits == 8);
   img->deleter(img);
+}
+
+namespace {
+std::vector<unsigned char> solid(int w, int h, std::array<unsigned char, 3> rgb) {
+  std::vector<unsigned char> px(std::size_t(w) * h * 3);
+  for (std::size_t i = 0; i < px.size(); i += 3) std::copy(rgb.begin(), rgb.end(), px.begin() + i);
+  return px;
+}
+
+unsigned char at(const io::buffer& b, int y, int x, int c) {
+  const auto w = b.shape()[1], ch = b.shape()[2];
+  return static_cast<unsigned char>(b.data()[(y * w + x) * ch + c]);
+}
+}  // namespace
+
+TEST_CASE("resize: flat stays flat, every mode gives the asked shape", "[io][resize]") {
+  const auto png = encode(fmt::png, 97, 61, 3, solid(97, 61, {10, 200, 77}));
+  for (auto mode : {io::resize_mode::stretch, io::resize_mode::crop, io::resize_mode::pad}) {
+    for (auto [w, h] : {std::pair{224, 224}, std::pair{31, 17}, std::pair{300, 40}}) {
+      auto img = io::decode_image(png, {.width = w, .height = h, .mode = mode});
+      REQUIRE(std::vector<std::int64_t>(img.shape().begin(), img.shape().end()) ==
+              std::vector<std::int64_t>{h, w, 3});
+      if (mode == io::resize_mode::pad) continue;  // black bands: below
+      bool flat = true;
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+          flat = flat && at(img, y, x, 0) == 10 && at(img, y, x, 1) == 200 && at(img, y, x, 2) == 77;
+      CHECK(flat);
+    }
+  }
+  // Width only: the height stays the source's.
+  auto wide = io::decode_image(png, {.width = 50});
+  CHECK(wide.shape()[0] == 61);
+  CHECK(wide.shape()[1] == 50);
+}
+
+TEST_CASE("resize pad: fitted and centred on black; crop: the centre", "[io][resize]") {
+  // 300 x 200 white, into 224 x 224: fits as 224 x 149, bands of 37 and 38 rows.
+  auto img = io::decode_image(encode(fmt::png, 300, 200, 3, solid(300, 200, {255, 255, 255})),
+                              {.width = 224, .height = 224, .mode = io::resize_mode::pad});
+  CHECK(at(img, 0, 112, 0) == 0);
+  CHECK(at(img, 36, 112, 1) == 0);
+  CHECK(at(img, 37, 112, 1) == 255);
+  CHECK(at(img, 112, 0, 2) == 255);
+  CHECK(at(img, 185, 223, 0) == 255);
+  CHECK(at(img, 186, 112, 0) == 0);
+  CHECK(at(img, 223, 112, 0) == 0);
+
+  // 400 x 200: red | green (the middle half) | blue. Cropped to a square, only green is left.
+  std::vector<unsigned char> bands(400 * 200 * 3, 0);
+  for (int y = 0; y < 200; ++y)
+    for (int x = 0; x < 400; ++x) bands[(y * 400 + x) * 3 + (x < 100 ? 0 : x < 300 ? 1 : 2)] = 255;
+  auto cropped = io::decode_image(encode(fmt::png, 400, 200, 3, bands),
+                                  {.width = 100, .height = 100, .mode = io::resize_mode::crop});
+  bool green = true;
+  for (int y = 0; y < 100; ++y)
+    for (int x = 2; x < 98; ++x)
+      green = green && at(cropped, y, x, 0) == 0 && at(cropped, y, x, 1) == 255 &&
+              at(cropped, y, x, 2) == 0;
+  CHECK(green);
+}
+
+TEST_CASE("resize antialiases when shrinking and keeps gradients", "[io][resize]") {
+  // A one-pixel checkerboard must average to grey, not alias into stripes.
+  std::vector<unsigned char> board(64 * 64 * 3);
+  for (int y = 0; y < 64; ++y)
+    for (int x = 0; x < 64; ++x)
+      for (int c = 0; c < 3; ++c) board[(y * 64 + x) * 3 + c] = (x + y) % 2 ? 255 : 0;
+  const auto png = encode(fmt::png, 64, 64, 3, board);
+  for (int size : {32, 21, 9}) {
+    auto small = io::decode_image(png, {.width = size, .height = size});
+    int lo = 255, hi = 0;
+    for (int y = 1; y + 1 < size; ++y)
+      for (int x = 1; x + 1 < size; ++x) {
+        lo = std::min<int>(lo, at(small, y, x, 0));
+        hi = std::max<int>(hi, at(small, y, x, 0));
+      }
+    INFO("checkerboard to " << size);
+    CHECK(lo >= 112);
+    CHECK(hi <= 143);
+  }
+  // A horizontal ramp 0..199 shrunk 4x: each output is the mean of its four source columns.
+  std::vector<unsigned char> ramp(200 * 8 * 3);
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 200; ++x)
+      for (int c = 0; c < 3; ++c) ramp[(y * 200 + x) * 3 + c] = static_cast<unsigned char>(x);
+  auto shrunk = io::decode_image(encode(fmt::png, 200, 8, 3, ramp), {.width = 50, .height = 8});
+  for (int x = 1; x < 49; ++x) {
+    INFO("column " << x);
+    CHECK(std::abs(int(at(shrunk, 4, x, 0)) - (4 * x + 2)) <= 1);  // mean of 4x..4x+3 is 4x+1.5
+  }
+  // Enlarging interpolates: the ramp doubled stays monotonic and within a level of linear.
+  auto grown = io::decode_image(encode(fmt::png, 200, 8, 3, ramp), {.width = 400, .height = 8});
+  for (int x = 2; x < 398; ++x) CHECK(at(grown, 4, x, 0) >= at(grown, 4, x - 1, 0));
+}
+
+TEST_CASE("resample: same size is the identity", "[io][resize]") {
+  const auto px = pattern(23, 19, 3, 5);
+  std::vector<std::uint8_t> out(px.size());
+  spdl::io::detail::resample({px.data(), 23, 19, 23 * 3}, 3, 0, 0, 23, 19,
+                             {out.data(), 23, 19, 23 * 3});
+  CHECK(std::vector<unsigned char>(out.begin(), out.end()) == px);
+}
+
+TEST_CASE("decode_image_into resizes straight into the slot", "[io][resize][batch]") {
+  io::image_options o{.width = 64, .height = 48, .mode = io::resize_mode::crop};
+  io::buffer batch({3, 48, 64, 3}, io::dtype::uint8);
+  for (int i = 0; i < 3; ++i) {
+    const auto jpeg = encode(fmt::jpeg, 120 + 13 * i, 90 + 7 * i, 3, pattern(120 + 13 * i, 90 + 7 * i, 3, i));
+    io::decode_image_into(jpeg, batch, static_cast<std::size_t>(i), o);
+    auto single = io::decode_image(jpeg, o);
+    auto slot = batch.slice(static_cast<std::size_t>(i));
+    CHECK(std::equal(slot.begin(), slot.end(), single.data()));
+  }
 }

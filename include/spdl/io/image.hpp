@@ -1,25 +1,30 @@
 #pragma once
 /// \file
 /// Image decoding into spdl::io::buffer: {H, W, C} uint8, from memory or a file, on
-/// libjpeg-turbo (JPEG) and stb_image (PNG, BMP, GIF). Every function is re-entrant and safe to
-/// call from many threads at once.
+/// libjpeg-turbo (JPEG) and stb_image (PNG, BMP, GIF), with resizing (stretch, pad, crop).
+/// Every function is re-entrant and safe to call from many threads at once.
 ///
-/// Not yet: resizing (image_options::width / height), the FFmpeg backend (WebP, TIFF, ...),
-/// DCT-domain scaling. Asking for them throws spdl::io::unsupported_error.
+/// Not yet: the FFmpeg backend (WebP, TIFF, ...) and DCT-domain scaling of JPEG. Asking for the
+/// backend throws spdl::io::unsupported_error.
 
 #include <spdl/io/buffer.hpp>
 #include <spdl/io/detail/image_backends.hpp>
 #include <spdl/io/detail/image_probe.hpp>
+#include <spdl/io/detail/resample.hpp>
 #include <spdl/io/error.hpp>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <span>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace spdl::io {
@@ -33,7 +38,7 @@ enum class resize_mode { stretch, pad, crop };
 
 /// Options of decode_image / load_image / decode_image_into.
 struct image_options {
-  int width = 0, height = 0;  ///< 0 keeps the source size (resizing: not available yet)
+  int width = 0, height = 0;  ///< the output size; 0 keeps the source's (per dimension)
   pixel_format format = pixel_format::rgb24;
   resize_mode mode = resize_mode::stretch;
   image_backend backend = image_backend::automatic;
@@ -55,9 +60,9 @@ inline channel_order order_of(pixel_format f) noexcept {
 
 inline image_info check_request(std::span<const std::byte> data, const image_options& o,
                                 const std::string& source) {
+  if (o.width < 0 || o.height < 0)
+    throw std::invalid_argument(describe("decode_image", source, "negative width or height"));
   image_info info = probe(data, source, o.max_pixels);
-  if (o.width != 0 || o.height != 0)
-    throw unsupported_error(describe("decode_image", source, "resizing is not available yet"));
   if (o.backend == image_backend::ffmpeg || info.format == image_format::webp ||
       info.format == image_format::tiff)
     throw unsupported_error(describe("decode_image", source,
@@ -71,19 +76,73 @@ inline image_info check_request(std::span<const std::byte> data, const image_opt
   return info;
 }
 
-inline void decode_to(std::span<const std::byte> data, const image_info& info,
-                      std::span<std::byte> dst, const image_options& o, const std::string& source) {
-  const bool turbo = info.format == image_format::jpeg && o.backend != image_backend::stb;
-  if (turbo)
+// The size the caller gets.
+inline std::pair<int, int> output_size(const image_info& info, const image_options& o) noexcept {
+  return {o.width ? o.width : info.width, o.height ? o.height : info.height};
+}
+
+inline void decode_full(std::span<const std::byte> data, const image_info& info,
+                        std::span<std::byte> dst, const image_options& o, const std::string& source) {
+  if (info.format == image_format::jpeg && o.backend != image_backend::stb)
     decode_turbojpeg(data, info, dst, order_of(o.format), source);
   else
     decode_stb(data, info, dst, order_of(o.format), source);
 }
 
+// Fits the decoded image into the target as `mode` says.
+inline void resize_into(const image_view& src, int c, resize_mode mode, const image_target& dst) {
+  const double w = src.width, h = src.height;
+  const double sx = dst.width / w, sy = dst.height / h;
+  switch (mode) {
+    case resize_mode::stretch:
+      resample(src, c, 0, 0, w, h, dst);
+      return;
+    case resize_mode::crop: {  // cover the target, cut the overhang evenly
+      const double s = std::max(sx, sy);
+      const double cw = dst.width / s, ch = dst.height / s;
+      resample(src, c, (w - cw) / 2, (h - ch) / 2, cw, ch, dst);
+      return;
+    }
+    case resize_mode::pad: {  // fit inside the target, centred on black
+      const double s = std::min(sx, sy);
+      const int fw = std::clamp(static_cast<int>(std::lround(w * s)), 1, dst.width);
+      const int fh = std::clamp(static_cast<int>(std::lround(h * s)), 1, dst.height);
+      for (int y = 0; y < dst.height; ++y)
+        std::fill_n(dst.data + y * dst.stride, static_cast<std::size_t>(dst.width) * c, 0);
+      const int ox = (dst.width - fw) / 2, oy = (dst.height - fh) / 2;
+      resample(src, c, 0, 0, w, h,
+               {dst.data + oy * dst.stride + static_cast<std::ptrdiff_t>(ox) * c, fw, fh,
+                dst.stride});
+      return;
+    }
+  }
+}
+
+// Decodes into `dst`, which holds the output size (resized when it differs from the source).
+inline void decode_to(std::span<const std::byte> data, const image_info& info,
+                      std::span<std::byte> dst, const image_options& o, const std::string& source) {
+  const auto [ow, oh] = output_size(info, o);
+  if (ow == info.width && oh == info.height) {
+    decode_full(data, info, dst, o, source);
+    return;
+  }
+  const int c = channels(order_of(o.format));
+  // The full-size decode goes to a scratch area kept per thread, reused image after image.
+  static thread_local std::vector<std::byte> scratch;
+  scratch.resize(static_cast<std::size_t>(info.width) * info.height * c);
+  decode_full(data, info, scratch, o, source);
+  resize_into({reinterpret_cast<const std::uint8_t*>(scratch.data()), info.width, info.height,
+               static_cast<std::ptrdiff_t>(info.width) * c},
+              c, o.mode,
+              {reinterpret_cast<std::uint8_t*>(dst.data()), ow, oh,
+               static_cast<std::ptrdiff_t>(ow) * c});
+}
+
 inline buffer decode(std::span<const std::byte> data, const image_options& o,
                      const std::string& source) {
   const image_info info = check_request(data, o, source);
-  buffer out({info.height, info.width, channels(order_of(o.format))}, dtype::uint8);
+  const auto [ow, oh] = output_size(info, o);
+  buffer out({oh, ow, channels(order_of(o.format))}, dtype::uint8);
   decode_to(data, info, {out.data(), out.size_bytes()}, o, source);
   return out;
 }
@@ -120,20 +179,21 @@ inline buffer load_image(const std::filesystem::path& path, const image_options&
   return detail::decode(bytes, options, path.string());
 }
 
-/// Decodes straight into slot `index` of a pre-allocated uint8 batch {N, H, W, C}: no
-/// intermediate copy for JPEG. The image must have the slot's size and channel count.
+/// Decodes straight into slot `index` of a pre-allocated uint8 batch {N, H, W, C}: no copy of
+/// the result. The output size (the image's, or options.width / height) must be the slot's.
 inline void decode_image_into(std::span<const std::byte> data, buffer& batch, std::size_t index,
                               const image_options& options = {}) {
   const std::string source = "<memory>";
   const detail::image_info info = detail::check_request(data, options, source);
   const auto shape = batch.shape();
   const std::int64_t c = detail::channels(detail::order_of(options.format));
-  if (batch.dtype() != dtype::uint8 || shape.size() != 4 || shape[1] != info.height ||
-      shape[2] != info.width || shape[3] != c)
+  const auto [ow, oh] = detail::output_size(info, options);
+  if (batch.dtype() != dtype::uint8 || shape.size() != 4 || shape[1] != oh || shape[2] != ow ||
+      shape[3] != c)
     throw std::invalid_argument(detail::describe(
         "decode_image_into", source,
-        "the batch must be uint8 {N, " + std::to_string(info.height) + ", " +
-            std::to_string(info.width) + ", " + std::to_string(c) + "} for this image"));
+        "the batch must be uint8 {N, " + std::to_string(oh) + ", " + std::to_string(ow) + ", " +
+            std::to_string(c) + "} for this image and options"));
   detail::decode_to(data, info, batch.slice(index), options, source);
 }
 
