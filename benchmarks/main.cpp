@@ -56,6 +56,11 @@ int main(int argc, char** argv) {
       {"engine overhead, pool stage", "tbb_parallel_pipeline", "spdl_pool_stage", "<= 3.0"},
       {"fan-out, 1 ms calls", "threads_only", "spdl_fan_out", "<= 1.05"},
       {"consumer hand-off", "mutex_deque_pop", "spdl_get_item_full_sink", "-"},
+      {"JPEG decode, full size", "turbojpeg_full_decode", "spdl_decode", "<= 1.11"},
+      {"JPEG decode + resize 224", "turbojpeg_full_decode", "spdl_decode_resize_224", "<= 1.11"},
+      {"  the same as a pipeline", "turbojpeg_full_decode", "spdl_pipeline_decode_resize_224",
+       "<= 1.11"},
+      {"stb_image decode (for scale)", "turbojpeg_full_decode", "stb_decode", "-"},
   };
   std::printf("\n%-30s %-24s %12s %-26s %12s %8s %8s\n", "workload (medians)", "baseline",
               "ns/item", "spdl", "ns/item", "ratio", "target");

@@ -417,3 +417,16 @@ TEST_CASE("decode_image_into resizes straight into the slot", "[io][resize][batc
     CHECK(std::equal(slot.begin(), slot.end(), single.data()));
   }
 }
+
+TEST_CASE("JPEG shrunk by DCT scaling stays close to full decode then resize", "[io][resize]") {
+  // 640 x 480 to 160 x 120: libjpeg-turbo decodes at 1/4 and the resampler does the rest.
+  const auto px = pattern(640, 480, 3, 3);
+  const auto jpeg = encode(fmt::jpeg, 640, 480, 3, px, 90);
+  io::image_options o{.width = 160, .height = 120};
+  auto scaled = as_vector(io::decode_image(jpeg, o));
+  o.backend = io::image_backend::stb;  // stb has no DCT scaling: full decode, then resize
+  auto full = as_vector(io::decode_image(jpeg, o));
+  CHECK(mean_abs_diff(scaled, full) < 3.0);
+  CHECK(spdl::io::detail::dct_scaling_for(0.25).num * 4 == spdl::io::detail::dct_scaling_for(0.25).denom);
+  CHECK(spdl::io::detail::dct_scaling_for(0.6).num == spdl::io::detail::dct_scaling_for(0.6).denom);
+}

@@ -4,8 +4,11 @@
 /// libjpeg-turbo (JPEG) and stb_image (PNG, BMP, GIF), with resizing (stretch, pad, crop).
 /// Every function is re-entrant and safe to call from many threads at once.
 ///
-/// Not yet: the FFmpeg backend (WebP, TIFF, ...) and DCT-domain scaling of JPEG. Asking for the
-/// backend throws spdl::io::unsupported_error.
+/// A JPEG that shrinks to half its size or less is decoded smaller in the first place
+/// (libjpeg-turbo's DCT-domain scaling), then resampled the rest of the way.
+///
+/// Not yet: the FFmpeg backend (WebP, TIFF, ...); asking for it throws
+/// spdl::io::unsupported_error.
 
 #include <spdl/io/buffer.hpp>
 #include <spdl/io/detail/image_backends.hpp>
@@ -127,12 +130,23 @@ inline void decode_to(std::span<const std::byte> data, const image_info& info,
     return;
   }
   const int c = channels(order_of(o.format));
-  // The full-size decode goes to a scratch area kept per thread, reused image after image.
+  // A JPEG shrunk to half its size or less is decoded smaller in the first place (DCT-domain
+  // scaling), never below the resolution the output needs; the resampler does the rest.
+  tjscalingfactor scale{1, 1};
+  if (info.format == image_format::jpeg && o.backend != image_backend::stb) {
+    const double rx = double(ow) / info.width, ry = double(oh) / info.height;
+    scale = dct_scaling_for(o.mode == resize_mode::pad ? std::min(rx, ry) : std::max(rx, ry));
+  }
+  const int sw = TJSCALED(info.width, scale), sh = TJSCALED(info.height, scale);
+  // The intermediate decode goes to a scratch area kept per thread, reused image after image.
   static thread_local std::vector<std::byte> scratch;
-  scratch.resize(static_cast<std::size_t>(info.width) * info.height * c);
-  decode_full(data, info, scratch, o, source);
-  resize_into({reinterpret_cast<const std::uint8_t*>(scratch.data()), info.width, info.height,
-               static_cast<std::ptrdiff_t>(info.width) * c},
+  scratch.resize(static_cast<std::size_t>(sw) * sh * c);
+  if (scale.num != scale.denom)
+    decode_turbojpeg(data, info, scratch, order_of(o.format), source, scale);
+  else
+    decode_full(data, info, scratch, o, source);
+  resize_into({reinterpret_cast<const std::uint8_t*>(scratch.data()), sw, sh,
+               static_cast<std::ptrdiff_t>(sw) * c},
               c, o.mode,
               {reinterpret_cast<std::uint8_t*>(dst.data()), ow, oh,
                static_cast<std::ptrdiff_t>(ow) * c});

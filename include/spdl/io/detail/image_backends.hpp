@@ -38,9 +38,24 @@ inline tjhandle thread_decompressor() {
   return local.h;
 }
 
+/// The smallest DCT-domain scaling (1/8, 1/4, 3/8, 1/2) that keeps at least `needed` of the
+/// source's resolution; 1 when none does. Scaling in the IDCT skips most of the decode's work.
+inline tjscalingfactor dct_scaling_for(double needed) {
+  tjscalingfactor best{1, 1};
+  int n = 0;
+  const tjscalingfactor* all = tjGetScalingFactors(&n);
+  for (int i = 0; all && i < n; ++i) {
+    const double f = double(all[i].num) / all[i].denom;
+    if (f <= 0.5 && f >= needed && f < double(best.num) / best.denom) best = all[i];
+  }
+  return best;
+}
+
+/// Decodes at `scale` (from dct_scaling_for; {1, 1}: full size) into `dst`, which holds
+/// TJSCALED(width) x TJSCALED(height) pixels.
 inline void decode_turbojpeg(std::span<const std::byte> data, const image_info& info,
                              std::span<std::byte> dst, channel_order order,
-                             const std::string& source) {
+                             const std::string& source, tjscalingfactor scale = {1, 1}) {
   tjhandle h = thread_decompressor();
   if (!h) throw io_error(describe("decode_image", source, "libjpeg-turbo: no decompressor"));
   const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
@@ -59,9 +74,10 @@ inline void decode_turbojpeg(std::span<const std::byte> data, const image_info& 
                                                 : TJPF_GRAY;
   // A truncated JPEG is only a warning to libjpeg-turbo (it returns a half-grey image): stop on
   // warnings and report them as errors.
+  const int sw = TJSCALED(info.width, scale), sh = TJSCALED(info.height, scale);
   if (tjDecompress2(h, bytes, static_cast<unsigned long>(data.size()),
-                    reinterpret_cast<unsigned char*>(dst.data()), info.width,
-                    info.width * channels(order), info.height, pf, TJFLAG_STOPONWARNING) != 0)
+                    reinterpret_cast<unsigned char*>(dst.data()), sw, sw * channels(order), sh, pf,
+                    TJFLAG_STOPONWARNING) != 0)
     throw io_error(describe("decode_image", source,
                             std::string("truncated or corrupt JPEG: ") + tjGetErrorStr2(h)));
 }
