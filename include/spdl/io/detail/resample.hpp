@@ -22,6 +22,7 @@ inline constexpr int weight_bits = 14;
 struct filter_bank {
   int taps = 0;
   std::vector<int> first;
+  std::vector<int> count;  // weights actually used (the rest are zero)
   std::vector<std::int32_t> weights;
 };
 
@@ -32,6 +33,7 @@ inline filter_bank make_filter_bank(int in_size, double in_start, double in_leng
   filter_bank bank;
   bank.taps = static_cast<int>(std::ceil(support)) * 2 + 1;
   bank.first.resize(static_cast<std::size_t>(out_size));
+  bank.count.resize(static_cast<std::size_t>(out_size));
   bank.weights.assign(static_cast<std::size_t>(out_size) * bank.taps, 0);
   std::vector<double> w(static_cast<std::size_t>(bank.taps));
   for (int i = 0; i < out_size; ++i) {
@@ -53,6 +55,7 @@ inline filter_bank make_filter_bank(int in_size, double in_start, double in_leng
       w[0] = total = 1.0;
     }
     bank.first[static_cast<std::size_t>(i)] = lo;
+    bank.count[static_cast<std::size_t>(i)] = hi - lo;
     std::int32_t* out = &bank.weights[static_cast<std::size_t>(i) * bank.taps];
     std::int32_t sum = 0;
     int biggest = 0;
@@ -84,53 +87,89 @@ struct image_target {
   std::ptrdiff_t stride;
 };
 
+// One output row of the horizontal pass: `in` points at source column 0 of the row.
+template <int C>
+void horizontal_row(const std::uint8_t* in, std::uint8_t* out, const filter_bank& b, int out_w,
+                    int column_offset) {
+  for (int x = 0; x < out_w; ++x) {
+    const auto i = static_cast<std::size_t>(x);
+    const std::int32_t* k = &b.weights[i * static_cast<std::size_t>(b.taps)];
+    const std::uint8_t* p = in + static_cast<std::ptrdiff_t>(b.first[i] - column_offset) * C;
+    std::int32_t acc[C] = {};
+    for (int t = 0, n = b.count[i]; t < n; ++t)
+      for (int c = 0; c < C; ++c) acc[c] += k[t] * p[t * C + c];
+    for (int c = 0; c < C; ++c) out[i * C + static_cast<std::size_t>(c)] = clamp_round(acc[c]);
+  }
+}
+
+inline void horizontal_row(int channels, const std::uint8_t* in, std::uint8_t* out,
+                           const filter_bank& b, int out_w, int column_offset) {
+  switch (channels) {
+    case 1: return horizontal_row<1>(in, out, b, out_w, column_offset);
+    case 3: return horizontal_row<3>(in, out, b, out_w, column_offset);
+    case 4: return horizontal_row<4>(in, out, b, out_w, column_offset);
+    default: break;
+  }
+}
+
+// One output row of the vertical pass: a weighted sum of whole rows (a loop compilers
+// vectorise). `row(j)` is source row j.
+template <class Row>
+void vertical_row(Row row, const filter_bank& b, int y, std::uint8_t* out, std::size_t bytes,
+                  std::vector<std::int32_t>& acc) {
+  const auto i = static_cast<std::size_t>(y);
+  const std::int32_t* k = &b.weights[i * static_cast<std::size_t>(b.taps)];
+  std::fill(acc.begin(), acc.begin() + static_cast<std::ptrdiff_t>(bytes), 0);
+  std::int32_t* a = acc.data();
+  for (int t = 0, n = b.count[i]; t < n; ++t) {
+    const std::uint8_t* in = row(b.first[i] + t);
+    const std::int32_t weight = k[t];
+    for (std::size_t j = 0; j < bytes; ++j) a[j] += weight * in[j];
+  }
+  for (std::size_t j = 0; j < bytes; ++j) out[j] = clamp_round(a[j]);
+}
+
 /// Resamples the source rectangle (x0, y0, w, h), in source pixels, onto the whole target.
-/// `channels` interleaved uint8 channels.
+/// `channels` (1, 3 or 4) interleaved uint8 channels. Shrinking rows first when the height
+/// shrinks (the horizontal pass then runs on fewer rows), columns first otherwise.
 inline void resample(const image_view& src, int channels, double x0, double y0, double w,
                      double h, const image_target& dst) {
   const filter_bank hb = make_filter_bank(src.width, x0, w, dst.width);
   const filter_bank vb = make_filter_bank(src.height, y0, h, dst.height);
-  // The source rows the vertical pass reads.
-  int row_lo = src.height, row_hi = 0;
-  for (int i = 0; i < dst.height; ++i) {
-    row_lo = std::min(row_lo, vb.first[static_cast<std::size_t>(i)]);
-    row_hi = std::max(row_hi, std::min(src.height, vb.first[static_cast<std::size_t>(i)] + vb.taps));
-  }
-  const int rows = row_hi - row_lo;
-  const std::size_t row_bytes = static_cast<std::size_t>(dst.width) * channels;
-  std::vector<std::uint8_t> tmp(static_cast<std::size_t>(rows) * row_bytes);
-
-  // Horizontal pass: the needed source rows, at the target width.
-  for (int y = 0; y < rows; ++y) {
-    const std::uint8_t* in = src.data + (row_lo + y) * src.stride;
-    std::uint8_t* out = tmp.data() + static_cast<std::size_t>(y) * row_bytes;
-    for (int x = 0; x < dst.width; ++x) {
-      const std::int32_t* k = &hb.weights[static_cast<std::size_t>(x) * hb.taps];
-      const int first = hb.first[static_cast<std::size_t>(x)];
-      const int n = std::min(hb.taps, src.width - first);
-      for (int c = 0; c < channels; ++c) {
-        std::int32_t acc = 0;
-        const std::uint8_t* p = in + static_cast<std::ptrdiff_t>(first) * channels + c;
-        for (int t = 0; t < n; ++t) acc += k[t] * p[t * channels];
-        out[static_cast<std::size_t>(x) * channels + c] = clamp_round(acc);
-      }
-    }
-  }
-  // Vertical pass: whole rows at a time (a loop the compiler vectorises).
-  std::vector<std::int32_t> acc(row_bytes);
-  for (int y = 0; y < dst.height; ++y) {
-    const std::int32_t* k = &vb.weights[static_cast<std::size_t>(y) * vb.taps];
-    const int first = vb.first[static_cast<std::size_t>(y)];
-    const int n = std::min(vb.taps, src.height - first);
-    std::fill(acc.begin(), acc.end(), 0);
-    for (int t = 0; t < n; ++t) {
-      if (k[t] == 0) continue;
-      const std::uint8_t* in = tmp.data() + static_cast<std::size_t>(first + t - row_lo) * row_bytes;
-      const std::int32_t weight = k[t];
-      for (std::size_t i = 0; i < row_bytes; ++i) acc[i] += weight * in[i];
-    }
-    std::uint8_t* out = dst.data + y * dst.stride;
-    for (std::size_t i = 0; i < row_bytes; ++i) out[i] = clamp_round(acc[i]);
+  const auto c = static_cast<std::size_t>(channels);
+  std::vector<std::int32_t> acc;
+  if (dst.height < h) {
+    // Vertical first, over the source columns the horizontal pass reads.
+    const int col_lo = hb.first.front();
+    int col_hi = 0;
+    for (int x = 0; x < dst.width; ++x)
+      col_hi = std::max(col_hi, hb.first[static_cast<std::size_t>(x)] +
+                                    hb.count[static_cast<std::size_t>(x)]);
+    const std::size_t bytes = static_cast<std::size_t>(col_hi - col_lo) * c;
+    std::vector<std::uint8_t> tmp(static_cast<std::size_t>(dst.height) * bytes);
+    acc.resize(bytes);
+    auto row = [&](int j) { return src.data + j * src.stride + static_cast<std::ptrdiff_t>(col_lo) * channels; };
+    for (int y = 0; y < dst.height; ++y)
+      vertical_row(row, vb, y, tmp.data() + static_cast<std::size_t>(y) * bytes, bytes, acc);
+    for (int y = 0; y < dst.height; ++y)
+      horizontal_row(channels, tmp.data() + static_cast<std::size_t>(y) * bytes,
+                     dst.data + y * dst.stride, hb, dst.width, col_lo);
+  } else {
+    // Horizontal first, over the source rows the vertical pass reads.
+    const int row_lo = vb.first.front();
+    int row_hi = 0;
+    for (int y = 0; y < dst.height; ++y)
+      row_hi = std::max(row_hi, vb.first[static_cast<std::size_t>(y)] +
+                                    vb.count[static_cast<std::size_t>(y)]);
+    const std::size_t bytes = static_cast<std::size_t>(dst.width) * c;
+    std::vector<std::uint8_t> tmp(static_cast<std::size_t>(row_hi - row_lo) * bytes);
+    for (int j = row_lo; j < row_hi; ++j)
+      horizontal_row(channels, src.data + j * src.stride,
+                     tmp.data() + static_cast<std::size_t>(j - row_lo) * bytes, hb, dst.width, 0);
+    acc.resize(bytes);
+    auto row = [&](int j) { return tmp.data() + static_cast<std::size_t>(j - row_lo) * bytes; };
+    for (int y = 0; y < dst.height; ++y)
+      vertical_row(row, vb, y, dst.data + y * dst.stride, bytes, acc);
   }
 }
 
