@@ -70,10 +70,6 @@ class sink_queue {
       wake_consumer();
   }
 
-  put_result try_put(T& value) {
-    return try_put(value, [] { return std::optional<T>(); });
-  }
-
   /// Waits until there is room (true) or the queue is closed (false). The single writer waits
   /// for room before it takes an item from upstream, so no item waits outside a queue.
   asio::awaitable<bool> async_wait_room() {
