@@ -77,7 +77,7 @@ main() {
       ./build/benchmarks/spdl_benchmarks "$@"
       ;;
     *)
-      sed -n '2,11p' "$0"
+      sed -n '2,10p' "$0"
       exit 2
       ;;
   esac
