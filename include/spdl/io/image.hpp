@@ -1,14 +1,22 @@
 #pragma once
 /// \file
-/// Image decoding into spdl::io::buffer: {H, W, C} uint8, from memory or a file, on
-/// libjpeg-turbo (JPEG) and stb_image (PNG, BMP, GIF), with resizing (stretch, pad, crop).
-/// Every function is re-entrant and safe to call from many threads at once.
+/// Image decoding into spdl::io::buffer: {H, W, C} uint8, from memory or a file, with resizing
+/// (stretch, pad, crop). Every function is re-entrant and safe to call from many threads at once.
+///
+/// Backends, and what `automatic` picks:
+/// | format                      | automatic    | also readable with |
+/// |-----------------------------|--------------|--------------------|
+/// | JPEG (baseline, progressive, gray, CMYK/YCCK) | turbojpeg | stb, ffmpeg |
+/// | PNG (8/16-bit, palette, gray, alpha), BMP, GIF (first frame) | stb | ffmpeg |
+/// | WebP, TIFF                  | ffmpeg       | —                  |
 ///
 /// A JPEG that shrinks to half its size or less is decoded smaller in the first place
 /// (libjpeg-turbo's DCT-domain scaling), then resampled the rest of the way.
 ///
-/// Not yet: the FFmpeg backend (WebP, TIFF, ...); asking for it throws
-/// spdl::io::unsupported_error.
+/// EXIF orientation is not applied: pixels come in the order they are stored, as every backend
+/// decodes them. (A JPEG from a camera held upright may come out on its side; rotate after
+/// decoding where that matters.) 16-bit images are reduced to 8 bits; CMYK JPEGs are taken as
+/// Adobe writes them (inverted) and converted with R = C * K / 255.
 
 #include <spdl/io/buffer.hpp>
 #include <spdl/io/detail/image_backends.hpp>
@@ -66,12 +74,12 @@ inline image_info check_request(std::span<const std::byte> data, const image_opt
   if (o.width < 0 || o.height < 0)
     throw std::invalid_argument(describe("decode_image", source, "negative width or height"));
   image_info info = probe(data, source, o.max_pixels);
-  if (o.backend == image_backend::ffmpeg || info.format == image_format::webp ||
-      info.format == image_format::tiff)
+  if (o.backend == image_backend::stb &&
+      (info.format == image_format::webp || info.format == image_format::tiff))
     throw unsupported_error(describe("decode_image", source,
-                                     std::string("the FFmpeg backend (needed for ") +
-                                         format_name(info.format) + " and asked for by "
-                                         "image_backend::ffmpeg) is not available yet"));
+                                     std::string("image_backend::stb does not read ") +
+                                         format_name(info.format) +
+                                         " (image_backend::ffmpeg or automatic do)"));
   if (o.backend == image_backend::turbojpeg && info.format != image_format::jpeg)
     throw unsupported_error(describe("decode_image", source,
                                      std::string("image_backend::turbojpeg reads JPEG only, "
@@ -86,7 +94,11 @@ inline std::pair<int, int> output_size(const image_info& info, const image_optio
 
 inline void decode_full(std::span<const std::byte> data, const image_info& info,
                         std::span<std::byte> dst, const image_options& o, const std::string& source) {
-  if (info.format == image_format::jpeg && o.backend != image_backend::stb)
+  const bool ffmpeg = o.backend == image_backend::ffmpeg || info.format == image_format::webp ||
+                      info.format == image_format::tiff;
+  if (ffmpeg)
+    decode_ffmpeg(data, info, dst, order_of(o.format), source, o.max_pixels);
+  else if (info.format == image_format::jpeg && o.backend != image_backend::stb)
     decode_turbojpeg(data, info, dst, order_of(o.format), source);
   else
     decode_stb(data, info, dst, order_of(o.format), source);
@@ -133,7 +145,8 @@ inline void decode_to(std::span<const std::byte> data, const image_info& info,
   // A JPEG shrunk to half its size or less is decoded smaller in the first place (DCT-domain
   // scaling), never below the resolution the output needs; the resampler does the rest.
   tjscalingfactor scale{1, 1};
-  if (info.format == image_format::jpeg && o.backend != image_backend::stb) {
+  if (info.format == image_format::jpeg &&
+      (o.backend == image_backend::automatic || o.backend == image_backend::turbojpeg)) {
     const double rx = double(ow) / info.width, ry = double(oh) / info.height;
     scale = dct_scaling_for(o.mode == resize_mode::pad ? std::min(rx, ry) : std::max(rx, ry));
   }

@@ -1,8 +1,10 @@
 #pragma once
-// The decoders behind decode_image: libjpeg-turbo for JPEG, stb_image for PNG, BMP and GIF.
-// Each decodes into a destination the caller sized from the probe: no intermediate buffer for
-// libjpeg-turbo; one copy out of stb_image's own allocation.
+// The decoders behind decode_image: libjpeg-turbo for JPEG, stb_image for PNG, BMP and GIF,
+// FFmpeg for everything it reads (WebP and TIFF only through it). Each decodes into a
+// destination the caller sized from the probe: no intermediate buffer for libjpeg-turbo; one
+// conversion out of stb_image's or FFmpeg's own frame.
 
+#include <spdl/io/detail/ffmpeg.hpp>
 #include <spdl/io/detail/image_probe.hpp>
 #include <spdl/io/error.hpp>
 
@@ -10,12 +12,20 @@
 #include <turbojpeg.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
+#include <new>
 #include <memory>
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
+
+extern "C" {
+#include <libavutil/pixdesc.h>
+}
 
 namespace spdl::io::detail {
 
@@ -51,6 +61,38 @@ inline tjscalingfactor dct_scaling_for(double needed) {
   return best;
 }
 
+/// Converts one CMYK pixel as stored by Adobe applications (and libjpeg-turbo): inverted, so
+/// R = C * K / 255.
+inline void cmyk_pixel(const unsigned char* cmyk, unsigned char* out, channel_order order) noexcept {
+  const unsigned k = cmyk[3];
+  const auto r = static_cast<unsigned char>((cmyk[0] * k + 127) / 255);
+  const auto g = static_cast<unsigned char>((cmyk[1] * k + 127) / 255);
+  const auto b = static_cast<unsigned char>((cmyk[2] * k + 127) / 255);
+  switch (order) {
+    case channel_order::rgb: out[0] = r, out[1] = g, out[2] = b; break;
+    case channel_order::bgr: out[0] = b, out[1] = g, out[2] = r; break;
+    case channel_order::rgba: out[0] = r, out[1] = g, out[2] = b, out[3] = 255; break;
+    case channel_order::gray:
+      out[0] = static_cast<unsigned char>((r * 77 + g * 150 + b * 29) >> 8);  // as stb_image
+      break;
+  }
+}
+
+/// A CMYK or YCCK JPEG: libjpeg-turbo decodes it to CMYK, converted here pixel by pixel.
+inline void decode_cmyk(tjhandle h, std::span<const std::byte> data, int w, int hgt,
+                        std::span<std::byte> dst, channel_order order, const std::string& source) {
+  std::vector<unsigned char> cmyk(std::size_t(w) * std::size_t(hgt) * 4);
+  if (tjDecompress2(h, reinterpret_cast<const unsigned char*>(data.data()),
+                    static_cast<unsigned long>(data.size()), cmyk.data(), w, w * 4, hgt, TJPF_CMYK,
+                    TJFLAG_STOPONWARNING) != 0)
+    throw io_error(describe("decode_image", source,
+                            std::string("truncated or corrupt JPEG: ") + tjGetErrorStr2(h)));
+  auto* out = reinterpret_cast<unsigned char*>(dst.data());
+  const int c = channels(order);
+  for (std::size_t i = 0, n = std::size_t(w) * std::size_t(hgt); i < n; ++i)
+    cmyk_pixel(&cmyk[i * 4], out + i * c, order);
+}
+
 /// Decodes at `scale` (from dct_scaling_for; {1, 1}: full size) into `dst`, which holds
 /// TJSCALED(width) x TJSCALED(height) pixels.
 inline void decode_turbojpeg(std::span<const std::byte> data, const image_info& info,
@@ -64,17 +106,17 @@ inline void decode_turbojpeg(std::span<const std::byte> data, const image_info& 
                           &colorspace) != 0)
     throw io_error(describe("decode_image", source,
                             std::string("corrupt JPEG header: ") + tjGetErrorStr2(h)));
-  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
-    throw unsupported_error(describe(
-        "decode_image", source,
-        "CMYK JPEG: the turbojpeg backend cannot convert CMYK to RGB (try image_backend::stb)"));
+  const int sw = TJSCALED(info.width, scale), sh = TJSCALED(info.height, scale);
+  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
+    decode_cmyk(h, data, sw, sh, dst, order, source);
+    return;
+  }
   const int pf = order == channel_order::rgb    ? TJPF_RGB
                  : order == channel_order::bgr  ? TJPF_BGR
                  : order == channel_order::rgba ? TJPF_RGBA
                                                 : TJPF_GRAY;
   // A truncated JPEG is only a warning to libjpeg-turbo (it returns a half-grey image): stop on
   // warnings and report them as errors.
-  const int sw = TJSCALED(info.width, scale), sh = TJSCALED(info.height, scale);
   if (tjDecompress2(h, bytes, static_cast<unsigned long>(data.size()),
                     reinterpret_cast<unsigned char*>(dst.data()), sw, sw * channels(order), sh, pf,
                     TJFLAG_STOPONWARNING) != 0)
@@ -102,6 +144,116 @@ inline void decode_stb(std::span<const std::byte> data, const image_info& info,
     auto* p = reinterpret_cast<unsigned char*>(dst.data());
     for (std::size_t i = 0; i < n; i += 3) std::swap(p[i], p[i + 2]);
   }
+}
+
+inline AVCodecID ffmpeg_codec_of(image_format f) noexcept {
+  switch (f) {
+    case image_format::jpeg: return AV_CODEC_ID_MJPEG;
+    case image_format::png: return AV_CODEC_ID_PNG;
+    case image_format::bmp: return AV_CODEC_ID_BMP;
+    case image_format::gif: return AV_CODEC_ID_GIF;
+    case image_format::webp: return AV_CODEC_ID_WEBP;
+    case image_format::tiff: return AV_CODEC_ID_TIFF;
+  }
+  return AV_CODEC_ID_NONE;
+}
+
+/// FFmpeg's full-range ("J") YUV formats are deprecated in swscale: the plain format, with the
+/// range said separately.
+inline AVPixelFormat plain_range_format(AVPixelFormat f, bool& full_range) noexcept {
+  switch (f) {
+    case AV_PIX_FMT_YUVJ420P: full_range = true; return AV_PIX_FMT_YUV420P;
+    case AV_PIX_FMT_YUVJ422P: full_range = true; return AV_PIX_FMT_YUV422P;
+    case AV_PIX_FMT_YUVJ444P: full_range = true; return AV_PIX_FMT_YUV444P;
+    case AV_PIX_FMT_YUVJ440P: full_range = true; return AV_PIX_FMT_YUV440P;
+    case AV_PIX_FMT_YUVJ411P: full_range = true; return AV_PIX_FMT_YUV411P;
+    default: return f;
+  }
+}
+
+/// Decodes the whole file as one packet with FFmpeg's image decoder for the format (single
+/// threaded: the caller's threads are the parallelism), then converts to `order` with swscale at
+/// the source size (exact for 8-bit RGB sources; a rounding of 16-bit ones).
+inline void decode_ffmpeg(std::span<const std::byte> data, const image_info& info,
+                          std::span<std::byte> dst, channel_order order, const std::string& source,
+                          std::uint64_t max_pixels) {
+  const char* name = format_name(info.format);
+  auto fail = [&](const std::string& what, int code) {
+    return io_error(describe("decode_image", source,
+                             std::string(what) + " " + name + ": " + av_error_text(code)));
+  };
+  const AVCodec* codec = avcodec_find_decoder(ffmpeg_codec_of(info.format));
+  if (!codec)
+    throw unsupported_error(describe("decode_image", source,
+                                     std::string("this FFmpeg has no ") + name + " decoder"));
+  codec_context_ptr ctx(avcodec_alloc_context3(codec));
+  if (!ctx) throw std::bad_alloc();
+  ctx->thread_count = 1;
+  ctx->max_pixels = static_cast<std::int64_t>(
+      std::min<std::uint64_t>(max_pixels, static_cast<std::uint64_t>(INT64_MAX)));
+  // Fail on damage rather than conceal it; TIFF's decoder would also fail on any tag it does not
+  // know, which FFmpeg's own TIFF encoder writes.
+  if (info.format != image_format::tiff) ctx->err_recognition |= AV_EF_EXPLODE;
+  if (const int rc = avcodec_open2(ctx.get(), codec, nullptr); rc < 0)
+    throw fail("cannot open the decoder for", rc);
+  packet_ptr packet(av_packet_alloc());
+  frame_ptr frame(av_frame_alloc());
+  if (!packet || !frame) throw std::bad_alloc();
+  // A packet that owns no buffer: FFmpeg copies the bytes into a padded one of its own, which
+  // its decoders need (they read a little past the end).
+  packet->data = const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(data.data()));
+  packet->size = static_cast<int>(data.size());
+  if (data.size() > static_cast<std::size_t>(INT_MAX))
+    throw io_error(describe("decode_image", source, "over 2 GiB of encoded data"));
+  if (const int rc = avcodec_send_packet(ctx.get(), packet.get()); rc < 0)
+    throw fail("corrupt", rc);
+  int rc = avcodec_receive_frame(ctx.get(), frame.get());
+  if (rc == AVERROR(EAGAIN)) {  // the decoder holds the frame back until it is told no more come
+    avcodec_send_packet(ctx.get(), nullptr);
+    rc = avcodec_receive_frame(ctx.get(), frame.get());
+  }
+  if (rc == AVERROR_EOF) throw io_error(describe("decode_image", source,
+                                                 std::string("truncated ") + name + ": no picture"));
+  if (rc < 0) throw fail("corrupt", rc);
+  if (frame->width != info.width || frame->height != info.height)
+    throw io_error(describe("decode_image", source,
+                            "decoded size " + std::to_string(frame->width) + "x" +
+                                std::to_string(frame->height) + " differs from the header's " +
+                                std::to_string(info.width) + "x" + std::to_string(info.height)));
+  bool full_range = frame->color_range == AVCOL_RANGE_JPEG;
+  const auto src = plain_range_format(static_cast<AVPixelFormat>(frame->format), full_range);
+  const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(src);
+  if (!desc) throw io_error(describe("decode_image", source, "the decoder gave no pixel format"));
+  const bool yuv = !(desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL)) &&
+                   desc->nb_components >= 3;
+  // Deeper than 8 bits: converted at 16 bits, then cut to the high byte as stb_image does
+  // (swscale's own 16-to-8 conversion dithers).
+  const bool deep = desc->comp[0].depth > 8;
+  const AVPixelFormat out =
+      order == channel_order::rgb    ? (deep ? AV_PIX_FMT_RGB48LE : AV_PIX_FMT_RGB24)
+      : order == channel_order::bgr  ? (deep ? AV_PIX_FMT_BGR48LE : AV_PIX_FMT_BGR24)
+      : order == channel_order::rgba ? (deep ? AV_PIX_FMT_RGBA64LE : AV_PIX_FMT_RGBA)
+                                     : (deep ? AV_PIX_FMT_GRAY16LE : AV_PIX_FMT_GRAY8);
+  SwsContext* sws = thread_scaler(info.width, info.height, src, info.width, info.height, out,
+                                  SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT);
+  if (!sws)
+    throw unsupported_error(describe("decode_image", source,
+                                     std::string("swscale cannot convert ") + desc->name +
+                                         " to the pixel format asked for"));
+  // Source range: what the frame says for YUV (limited unless marked full), full for the rest.
+  const int src_full = yuv ? int(full_range) : 1;
+  const int* coefficients = sws_getCoefficients(SWS_CS_DEFAULT);
+  sws_setColorspaceDetails(sws, coefficients, src_full, coefficients, 1, 0, 1 << 16, 1 << 16);
+  const std::size_t samples = std::size_t(info.width) * std::size_t(info.height) * channels(order);
+  std::vector<std::uint16_t> wide(deep ? samples : 0);
+  std::uint8_t* planes[4] = {deep ? reinterpret_cast<std::uint8_t*>(wide.data())
+                                  : reinterpret_cast<std::uint8_t*>(dst.data())};
+  int strides[4] = {info.width * channels(order) * (deep ? 2 : 1)};
+  if (sws_scale(sws, frame->data, frame->linesize, 0, info.height, planes, strides) != info.height)
+    throw io_error(describe("decode_image", source,
+                            std::string("swscale could not convert ") + desc->name));
+  auto* out8 = reinterpret_cast<std::uint8_t*>(dst.data());
+  for (std::size_t i = 0; i < wide.size(); ++i) out8[i] = static_cast<std::uint8_t>(wide[i] >> 8);
 }
 
 }  // namespace spdl::io::detail

@@ -10,6 +10,8 @@
 #include <climits>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <algorithm>
 #include <span>
 #include <string>
 
@@ -68,6 +70,54 @@ inline image_format sniff(std::span<const std::byte> data, const std::string& so
                                                "bad magic ") + magic));
 }
 
+inline std::uint16_t read_le16(const unsigned char* p) noexcept {
+  return static_cast<std::uint16_t>(p[0] | p[1] << 8);
+}
+
+// WebP: the canvas size from the first chunk (lossy "VP8 ", lossless "VP8L" or extended "VP8X").
+inline bool webp_size(const unsigned char* p, std::size_t n, image_info& info) noexcept {
+  if (n < 30) return false;
+  if (std::memcmp(p + 12, "VP8 ", 4) == 0) {
+    if (p[23] != 0x9d || p[24] != 0x01 || p[25] != 0x2a) return false;
+    info.width = read_le16(p + 26) & 0x3FFF;
+    info.height = read_le16(p + 28) & 0x3FFF;
+  } else if (std::memcmp(p + 12, "VP8L", 4) == 0) {
+    if (p[20] != 0x2f) return false;
+    const std::uint32_t bits = read_le32(p + 21);
+    info.width = static_cast<int>(bits & 0x3FFF) + 1;
+    info.height = static_cast<int>((bits >> 14) & 0x3FFF) + 1;
+  } else if (std::memcmp(p + 12, "VP8X", 4) == 0) {
+    info.width = static_cast<int>(p[24] | p[25] << 8 | p[26] << 16) + 1;
+    info.height = static_cast<int>(p[27] | p[28] << 8 | p[29] << 16) + 1;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// TIFF: ImageWidth (256) and ImageLength (257) from the first IFD.
+inline bool tiff_size(const unsigned char* p, std::size_t n, image_info& info) noexcept {
+  if (n < 8) return false;
+  const bool le = p[0] == 'I';
+  auto u16 = [&](std::size_t at) -> std::uint32_t {
+    return le ? read_le16(p + at) : static_cast<std::uint32_t>(p[at] << 8 | p[at + 1]);
+  };
+  auto u32 = [&](std::size_t at) { return le ? read_le32(p + at) : read_be32(p + at); };
+  const std::size_t ifd = u32(4);
+  if (ifd > n || n - ifd < 2) return false;
+  const std::size_t entries = u16(ifd);
+  if ((n - ifd - 2) / 12 < entries) return false;
+  for (std::size_t i = 0; i < entries; ++i) {
+    const std::size_t e = ifd + 2 + i * 12;
+    const std::uint32_t tag = u16(e), type = u16(e + 2);
+    if (tag != 256 && tag != 257) continue;
+    const std::uint32_t value = type == 3 ? u16(e + 8) : type == 4 ? u32(e + 8) : 0;
+    (tag == 256 ? info.width : info.height) =
+        static_cast<int>(std::min<std::uint32_t>(value, INT_MAX));
+  }
+  return info.width > 0 && info.height > 0;
+}
+
 // stb_image zero-fills the rest of a truncated BMP and reports success: check the length the
 // header promises for uncompressed pixel data.
 inline void check_bmp_length(std::span<const std::byte> data, const image_info& info,
@@ -121,8 +171,11 @@ inline image_info probe(std::span<const std::byte> data, const std::string& sour
       info.width = bytes[6] | bytes[7] << 8;
       info.height = bytes[8] | bytes[9] << 8;
     }
-  } else {
-    return info;  // read by a backend that is not available yet; the caller says so
+  } else if (!(info.format == image_format::webp ? webp_size(bytes, data.size(), info)
+                                                   : tiff_size(bytes, data.size(), info))) {
+    throw io_error(describe("decode_image", source,
+                            std::string("truncated or corrupt ") + format_name(info.format) +
+                                " header"));
   }
   if (info.width <= 0 || info.height <= 0)
     throw io_error(describe("decode_image", source, "the header claims an empty image"));
