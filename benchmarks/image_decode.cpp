@@ -9,6 +9,7 @@
 #include <stb_image_write.h>
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -97,6 +98,101 @@ void spdl_decode_resize_224(benchmark::State& state) {
   });
 }
 
+void spdl_decode_resize_224_stb(benchmark::State& state) {
+  on_all_cores(state, [](const bytes& f) {
+    benchmark::DoNotOptimize(spdl::io::decode_image(
+        f, {.width = 224, .height = 224, .backend = spdl::io::image_backend::stb}));
+  });
+}
+
+void spdl_decode_ffmpeg(benchmark::State& state) {
+  on_all_cores(state, [](const bytes& f) {
+    benchmark::DoNotOptimize(spdl::io::decode_image(f, {.backend = spdl::io::image_backend::ffmpeg}));
+  });
+}
+
+void spdl_decode_resize_224_ffmpeg(benchmark::State& state) {
+  on_all_cores(state, [](const bytes& f) {
+    benchmark::DoNotOptimize(spdl::io::decode_image(
+        f, {.width = 224, .height = 224, .backend = spdl::io::image_backend::ffmpeg}));
+  });
+}
+
+// The split of decode + resize 224 (automatic backend), each half alone, on all cores: the
+// decode as decode_image does it before resizing (DCT scaling where it applies, replicated
+// chroma), and the resize of images already so decoded (the first 200 files, 10 times over).
+namespace split {
+namespace d = spdl::io::detail;
+
+struct decoded {
+  std::vector<std::byte> pixels;
+  int width, height;
+};
+
+d::image_info info_of(const bytes& f) { return d::probe(f, "<memory>", std::uint64_t{1} << 28); }
+
+tjscalingfactor scale_of(const d::image_info& info) {
+  return d::dct_scaling_for(std::max(224.0 / info.width, 224.0 / info.height));
+}
+
+void decode(const bytes& f, std::vector<std::byte>& out, int& w, int& h) {
+  const auto info = info_of(f);
+  const auto scale = scale_of(info);
+  w = TJSCALED(info.width, scale);
+  h = TJSCALED(info.height, scale);
+  out.resize(std::size_t(w) * h * 3);
+  d::decode_turbojpeg(f, info, out, d::channel_order::rgb, "<memory>", scale, 224 < w && 224 < h);
+}
+
+const std::vector<decoded>& sources() {
+  static const std::vector<decoded> all = [] {
+    std::vector<decoded> out;
+    for (std::size_t i = 0; i < 200; ++i) {
+      decoded img;
+      decode(corpus()[i], img.pixels, img.width, img.height);
+      out.push_back(std::move(img));
+    }
+    return out;
+  }();
+  return all;
+}
+
+void resize(benchmark::State& state, bool simd) {
+  const auto& images = sources();
+  const unsigned cores = std::thread::hardware_concurrency();
+  const std::size_t total = 2000;
+  for (auto _ : state) {
+    std::atomic<std::size_t> next{0};
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < cores; ++t)
+      threads.emplace_back([&] {
+        std::vector<std::uint8_t> out(224 * 224 * 3);
+        for (std::size_t i; (i = next.fetch_add(1)) < total;) {
+          const decoded& img = images[i % images.size()];
+          d::resample({reinterpret_cast<const std::uint8_t*>(img.pixels.data()), img.width,
+                       img.height, std::ptrdiff_t(img.width) * 3},
+                      3, 0, 0, img.width, img.height, {out.data(), 224, 224, 224 * 3}, simd);
+          benchmark::DoNotOptimize(out.data());
+        }
+      });
+    for (auto& t : threads) t.join();
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(total));
+}
+}  // namespace split
+
+void spdl_split_decode_part(benchmark::State& state) {
+  on_all_cores(state, [](const bytes& f) {
+    thread_local std::vector<std::byte> out;
+    int w = 0, h = 0;
+    split::decode(f, out, w, h);
+    benchmark::DoNotOptimize(out.data());
+  });
+}
+
+void spdl_split_resize_part(benchmark::State& state) { split::resize(state, true); }
+void spdl_split_resize_part_portable(benchmark::State& state) { split::resize(state, false); }
+
 // The same work as a pipeline: decode + resize on the pool, batches of 32 into one buffer.
 void spdl_pipeline_decode_resize_224(benchmark::State& state) {
   const auto& files = corpus();
@@ -108,9 +204,38 @@ void spdl_pipeline_decode_resize_224(benchmark::State& state) {
                      [&](std::size_t i) {
                        return spdl::io::decode_image(files[i], {.width = 224, .height = 224});
                      },
-                     {.concurrency = cores})
+                     {.concurrency = 2 * cores})
                  .aggregate(32)
                  .pipe([](std::vector<spdl::io::buffer> batch) { return spdl::io::stack(batch); })
+                 .add_sink(4)
+                 .build({.num_threads = cores});
+    std::size_t n = 0;
+    for (auto& b : p) n += static_cast<std::size_t>(b.shape()[0]);
+    benchmark::DoNotOptimize(n);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(files.size()));
+}
+
+// The pipeline as a loader should be written: file indices batched first, each batch decoded
+// by one pool task straight into its slots of one buffer (no per-image buffer, no stack copy).
+void spdl_pipeline_batch_into_224(benchmark::State& state) {
+  const auto& files = corpus();
+  const unsigned cores = std::thread::hardware_concurrency();
+  for (auto _ : state) {
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(std::size_t{0}, files.size()))
+                 .aggregate(32)
+                 .pipe(
+                     [&](std::vector<std::size_t> indices) {
+                       spdl::io::buffer batch(
+                           {static_cast<std::int64_t>(indices.size()), 224, 224, 3},
+                           spdl::io::dtype::uint8);
+                       for (std::size_t k = 0; k < indices.size(); ++k)
+                         spdl::io::decode_image_into(files[indices[k]], batch, k,
+                                                     {.width = 224, .height = 224});
+                       return batch;
+                     },
+                     {.concurrency = cores})
                  .add_sink(4)
                  .build({.num_threads = cores});
     std::size_t n = 0;
@@ -127,3 +252,10 @@ BENCHMARK(stb_decode)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(spdl_decode)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(spdl_decode_resize_224)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(spdl_pipeline_decode_resize_224)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(spdl_pipeline_batch_into_224)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(spdl_decode_resize_224_stb)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(spdl_decode_ffmpeg)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(spdl_decode_resize_224_ffmpeg)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(spdl_split_decode_part)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(spdl_split_resize_part)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(spdl_split_resize_part_portable)->Unit(benchmark::kMillisecond)->UseRealTime();

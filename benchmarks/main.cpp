@@ -60,7 +60,15 @@ int main(int argc, char** argv) {
       {"JPEG decode + resize 224", "turbojpeg_full_decode", "spdl_decode_resize_224", "<= 1.11"},
       {"  the same as a pipeline", "turbojpeg_full_decode", "spdl_pipeline_decode_resize_224",
        "<= 1.11"},
+      {"  pipeline, batches decoded into", "turbojpeg_full_decode", "spdl_pipeline_batch_into_224",
+       "<= 1.11"},
       {"stb_image decode (for scale)", "turbojpeg_full_decode", "stb_decode", "-"},
+      {"  decode + resize 224, stb", "turbojpeg_full_decode", "spdl_decode_resize_224_stb", "-"},
+      {"  decode, FFmpeg", "turbojpeg_full_decode", "spdl_decode_ffmpeg", "-"},
+      {"  decode + resize 224, FFmpeg", "turbojpeg_full_decode", "spdl_decode_resize_224_ffmpeg", "-"},
+      {"  split: the decode part", "turbojpeg_full_decode", "spdl_split_decode_part", "-"},
+      {"  split: the resize part", "turbojpeg_full_decode", "spdl_split_resize_part", "-"},
+      {"  resize, AVX2 vs portable", "spdl_split_resize_part_portable", "spdl_split_resize_part", "-"},
   };
   std::printf("\n%-30s %-24s %12s %-26s %12s %8s %8s\n", "workload (medians)", "baseline",
               "ns/item", "spdl", "ns/item", "ratio", "target");

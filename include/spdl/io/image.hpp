@@ -145,8 +145,9 @@ inline void decode_to(std::span<const std::byte> data, const image_info& info,
   // A JPEG shrunk to half its size or less is decoded smaller in the first place (DCT-domain
   // scaling), never below the resolution the output needs; the resampler does the rest.
   tjscalingfactor scale{1, 1};
-  if (info.format == image_format::jpeg &&
-      (o.backend == image_backend::automatic || o.backend == image_backend::turbojpeg)) {
+  const bool turbojpeg = info.format == image_format::jpeg && (o.backend == image_backend::automatic ||
+                                                               o.backend == image_backend::turbojpeg);
+  if (turbojpeg) {
     const double rx = double(ow) / info.width, ry = double(oh) / info.height;
     scale = dct_scaling_for(o.mode == resize_mode::pad ? std::min(rx, ry) : std::max(rx, ry));
   }
@@ -154,8 +155,9 @@ inline void decode_to(std::span<const std::byte> data, const image_info& info,
   // The intermediate decode goes to a scratch area kept per thread, reused image after image.
   static thread_local std::vector<std::byte> scratch;
   scratch.resize(static_cast<std::size_t>(sw) * sh * c);
-  if (scale.num != scale.denom)
-    decode_turbojpeg(data, info, scratch, order_of(o.format), source, scale);
+  if (turbojpeg)
+    decode_turbojpeg(data, info, scratch, order_of(o.format), source, scale,
+                     /*to_be_shrunk=*/ow < sw && oh < sh);
   else
     decode_full(data, info, scratch, o, source);
   resize_into({reinterpret_cast<const std::uint8_t*>(scratch.data()), sw, sh,

@@ -94,10 +94,13 @@ inline void decode_cmyk(tjhandle h, std::span<const std::byte> data, int w, int 
 }
 
 /// Decodes at `scale` (from dct_scaling_for; {1, 1}: full size) into `dst`, which holds
-/// TJSCALED(width) x TJSCALED(height) pixels.
+/// TJSCALED(width) x TJSCALED(height) pixels. `to_be_shrunk`: the caller shrinks the result in
+/// both dimensions, whose antialiasing filter averages chroma anyway, so chroma is upsampled by
+/// replication rather than interpolation (4-7% less decode time).
 inline void decode_turbojpeg(std::span<const std::byte> data, const image_info& info,
                              std::span<std::byte> dst, channel_order order,
-                             const std::string& source, tjscalingfactor scale = {1, 1}) {
+                             const std::string& source, tjscalingfactor scale = {1, 1},
+                             bool to_be_shrunk = false) {
   tjhandle h = thread_decompressor();
   if (!h) throw io_error(describe("decode_image", source, "libjpeg-turbo: no decompressor"));
   const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
@@ -119,7 +122,7 @@ inline void decode_turbojpeg(std::span<const std::byte> data, const image_info& 
   // warnings and report them as errors.
   if (tjDecompress2(h, bytes, static_cast<unsigned long>(data.size()),
                     reinterpret_cast<unsigned char*>(dst.data()), sw, sw * channels(order), sh, pf,
-                    TJFLAG_STOPONWARNING) != 0)
+                    TJFLAG_STOPONWARNING | (to_be_shrunk ? TJFLAG_FASTUPSAMPLE : 0)) != 0)
     throw io_error(describe("decode_image", source,
                             std::string("truncated or corrupt JPEG: ") + tjGetErrorStr2(h)));
 }
