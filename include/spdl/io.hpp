@@ -1,7 +1,8 @@
 #pragma once
 /// \file
-/// Media I/O: buffers (DLPack), image decoding. Needs libjpeg-turbo, stb and DLPack.
+/// Media I/O: buffers (DLPack), image decoding. Needs libjpeg-turbo, stb, FFmpeg and DLPack.
 
 #include <spdl/io/buffer.hpp>
 #include <spdl/io/error.hpp>
+#include <spdl/io/ffmpeg_log.hpp>
 #include <spdl/io/image.hpp>

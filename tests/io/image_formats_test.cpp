@@ -196,6 +196,22 @@ TEST_CASE("PNG of every kind: exact through stb_image and FFmpeg", "[io][image][
   }
 }
 
+TEST_CASE("automatic takes FFmpeg for large PNG and GIF: still exact", "[io][image][png][gif]") {
+  const int w = 256, h = 160;  // over both thresholds of ffmpeg_is_faster
+  const auto rgb = pattern(w, h, 3, 7);
+  const auto index = pattern(w, h, 1, 8);
+  const auto png = encode(fmt::png, w, h, 3, rgb);
+  const auto gif = ffmpeg_encode("gif", AV_PIX_FMT_PAL8, w, h, [&](AVFrame& f) { fill_pal8(f, index); });
+  for (auto format : {io::pixel_format::rgb24, io::pixel_format::rgba}) {
+    const auto from_png = as_vector(decode(png, io::image_backend::automatic, format));
+    CHECK(from_png == as_vector(decode(png, io::image_backend::stb, format)));
+    const auto from_gif = as_vector(decode(gif, io::image_backend::automatic, format));
+    CHECK(from_gif == as_vector(decode(gif, io::image_backend::stb, format)));
+  }
+  CHECK(as_vector(io::decode_image(png)) == rgb);
+  CHECK(as_vector(io::decode_image(gif)) == palette_rgb(index));
+}
+
 TEST_CASE("GIF (first frame) and BMP: exact through stb_image and FFmpeg", "[io][image][gif]") {
   const int w = 29, h = 17;
   const auto index = pattern(w, h, 1, 3);
@@ -249,6 +265,14 @@ TEST_CASE("WebP and TIFF: through FFmpeg, exact when lossless", "[io][image][web
 }
 
 TEST_CASE("FFmpeg backend: bad input gives a clear error", "[io][image][errors]") {
+  // FFmpeg's own complaints about the damage are noise here: the exceptions carry the news.
+  const auto level = io::get_ffmpeg_log_level();
+  io::set_ffmpeg_log_level(io::ffmpeg_log_level::quiet);
+  CHECK(io::get_ffmpeg_log_level() == io::ffmpeg_log_level::quiet);
+  struct restore {
+    io::ffmpeg_log_level level;
+    ~restore() { io::set_ffmpeg_log_level(level); }
+  } restore_level{level};
   const int w = 45, h = 26;
   const auto rgb = pattern(w, h, 3);
   const auto webp = ffmpeg_encode("libwebp", AV_PIX_FMT_BGRA, w, h,

@@ -237,8 +237,10 @@ inline void decode_ffmpeg(std::span<const std::byte> data, const image_info& inf
       : order == channel_order::bgr  ? (deep ? AV_PIX_FMT_BGR48LE : AV_PIX_FMT_BGR24)
       : order == channel_order::rgba ? (deep ? AV_PIX_FMT_RGBA64LE : AV_PIX_FMT_RGBA)
                                      : (deep ? AV_PIX_FMT_GRAY16LE : AV_PIX_FMT_GRAY8);
-  SwsContext* sws = thread_scaler(info.width, info.height, src, info.width, info.height, out,
-                                  SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT);
+  // Accurate rounding and full chroma interpolation matter for YUV; for RGB and palette sources
+  // they only keep swscale off its fast unscaled converters.
+  const int flags = yuv ? SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT : SWS_BILINEAR;
+  SwsContext* sws = thread_scaler(info.width, info.height, src, info.width, info.height, out, flags);
   if (!sws)
     throw unsupported_error(describe("decode_image", source,
                                      std::string("swscale cannot convert ") + desc->name +
