@@ -2,6 +2,7 @@
 // What an encoded image is (from its first bytes) and how large it claims to be, before a byte
 // of pixels is allocated.
 
+#include <spdl/io/detail/bytes.hpp>
 #include <spdl/io/error.hpp>
 
 #include <turbojpeg.h>
@@ -37,15 +38,6 @@ struct image_info {
   int height = 0;
 };
 
-inline std::uint32_t read_le32(const unsigned char* p) noexcept {
-  return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
-         std::uint32_t(p[3]) << 24;
-}
-
-inline std::uint32_t read_be32(const unsigned char* p) noexcept {
-  return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 |
-         std::uint32_t(p[3]);
-}
 
 inline image_format sniff(std::span<const std::byte> data, const std::string& source) {
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
@@ -68,10 +60,6 @@ inline image_format sniff(std::span<const std::byte> data, const std::string& so
   throw unsupported_error(describe("decode_image", source,
                                    std::string("not a JPEG, PNG, BMP, GIF, WebP or TIFF image: "
                                                "bad magic ") + magic));
-}
-
-inline std::uint16_t read_le16(const unsigned char* p) noexcept {
-  return static_cast<std::uint16_t>(p[0] | p[1] << 8);
 }
 
 // WebP: the canvas size from the first chunk (lossy "VP8 ", lossless "VP8L" or extended "VP8X").
