@@ -22,17 +22,16 @@
 #include <spdl/io/buffer.hpp>
 #include <spdl/io/detail/image_backends.hpp>
 #include <spdl/io/detail/image_probe.hpp>
+#include <spdl/io/detail/input_file.hpp>
 #include <spdl/io/detail/resample.hpp>
 #include <spdl/io/error.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -187,21 +186,6 @@ inline buffer decode(std::span<const std::byte> data, const image_options& o,
   return out;
 }
 
-inline std::vector<std::byte> read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw io_error(describe("load_image", path.string(),
-                            std::string("cannot open: ") + std::strerror(errno)));
-  in.seekg(0, std::ios::end);
-  const auto size = in.tellg();
-  in.seekg(0, std::ios::beg);
-  if (size < 0) throw io_error(describe("load_image", path.string(), "cannot read its size"));
-  std::vector<std::byte> bytes(static_cast<std::size_t>(size));
-  if (!in.read(reinterpret_cast<char*>(bytes.data()), size))
-    throw io_error(describe("load_image", path.string(), "read failed"));
-  return bytes;
-}
-
 }  // namespace detail
 
 /// Decodes an encoded image (JPEG, PNG, BMP, GIF) from memory: {H, W, C} uint8, C from
@@ -215,8 +199,9 @@ inline buffer decode_image(std::span<const std::byte> data, const image_options&
 
 /// Reads and decodes an image file; errors name the path.
 inline buffer load_image(const std::filesystem::path& path, const image_options& options = {}) {
-  const auto bytes = detail::read_file(path);
-  return detail::decode(bytes, options, path.string());
+  detail::input_file file(path, "load_image");
+  const auto bytes = file.read_prefix(0, file.size());
+  return detail::decode(bytes, options, file.source());
 }
 
 /// Decodes straight into slot `index` of a pre-allocated uint8 batch {N, H, W, C}: no copy of

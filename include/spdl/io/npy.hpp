@@ -10,15 +10,14 @@
 
 #include <spdl/io/buffer.hpp>
 #include <spdl/io/detail/bytes.hpp>
+#include <spdl/io/detail/input_file.hpp>
 #include <spdl/io/error.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <span>
 #include <string>
@@ -179,38 +178,22 @@ inline buffer load_npy(std::span<const std::byte> data) {
 
 /// An array from a .npy file; a little-endian C-order array is read straight into the buffer.
 inline buffer load_npy(const std::filesystem::path& path) {
-  const std::string source = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw io_error(detail::describe("load_npy", source, std::string("cannot open: ") + std::strerror(errno)));
-  std::error_code ec;
-  const std::uint64_t size = std::filesystem::file_size(path, ec);
-  if (ec) throw io_error(detail::describe("load_npy", source, "cannot read its size: " + ec.message()));
-  // Version 1 headers stop before 64 KiB; later versions say how long theirs is.
-  std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(size, 12)), '\0');
-  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  detail::input_file file(path, "load_npy");
+  // Version 1 headers end within 10 + 65535 bytes; later versions say where theirs ends.
+  auto head = file.read_prefix(0, 12);
   std::uint64_t header_end = 10 + 65535;
-  if (head.size() >= 12 && head[6] != 1)
+  if (head.size() == 12 && head[6] != std::byte{1})
     header_end = 12 + detail::read_le32(reinterpret_cast<const unsigned char*>(head.data()) + 8);
-  if (size > head.size()) {
-    const std::size_t have = head.size();
-    head.resize(static_cast<std::size_t>(std::min(size, header_end)));
-    in.read(head.data() + have, static_cast<std::streamsize>(head.size() - have));
-  }
-  const auto h = detail::parse_npy({reinterpret_cast<const std::byte*>(head.data()), head.size()},
-                                   size, source);
+  head = file.read_prefix(0, header_end);
+  const auto h = detail::parse_npy(head, file.size(), file.source());
   buffer out(h.shape, h.dtype);
-  in.clear();
-  in.seekg(static_cast<std::streamoff>(h.data_offset));
+  const auto bytes = static_cast<std::size_t>(h.data_bytes);
   if (!h.fortran_order || h.shape.size() < 2) {
-    if (!in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(h.data_bytes)))
-      throw io_error(detail::describe("load_npy", source, "read failed"));
+    file.read(h.data_offset, out.data(), bytes);
     detail::place_npy(h, out.data(), out);  // in place: only the byte order, if any
     return out;
   }
-  std::vector<std::byte> raw(static_cast<std::size_t>(h.data_bytes));
-  if (!in.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(raw.size())))
-    throw io_error(detail::describe("load_npy", source, "read failed"));
+  const auto raw = file.read_prefix(h.data_offset, bytes);
   detail::place_npy(h, raw.data(), out);
   return out;
 }

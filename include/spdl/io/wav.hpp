@@ -10,15 +10,13 @@
 
 #include <spdl/io/buffer.hpp>
 #include <spdl/io/detail/bytes.hpp>
+#include <spdl/io/detail/input_file.hpp>
 #include <spdl/io/error.hpp>
 
-#include <algorithm>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <span>
 #include <string>
 
@@ -53,8 +51,10 @@ inline wav_header parse_wav(std::span<const std::byte> head, std::uint64_t size,
   std::uint16_t format = 0, block_align = 0;
   std::size_t at = 12;
   while (true) {
-    if (at + 8 > n)
-      throw fail(have_format ? "no data chunk" : "no fmt chunk before the end of the header");
+    if (at + 8 > n) {
+      const std::string where = n < size ? " in the first " + std::to_string(n) + " bytes" : "";
+      throw fail((have_format ? "no data chunk" : "no fmt chunk") + where);
+    }
     const unsigned char* chunk = p + at;
     const std::uint32_t length = read_le32(chunk + 4);
     if (std::memcmp(chunk, "fmt ", 4) == 0) {
@@ -145,32 +145,19 @@ inline buffer load_wav(std::span<const std::byte> data) {
 /// The samples of a WAV file, read straight into the buffer (16-bit, 32-bit and float files:
 /// no copy after the read).
 inline buffer load_wav(const std::filesystem::path& path) {
-  const std::string source = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw io_error(detail::describe("load_wav", source, std::string("cannot open: ") + std::strerror(errno)));
-  std::error_code ec;
-  const std::uint64_t size = std::filesystem::file_size(path, ec);
-  if (ec) throw io_error(detail::describe("load_wav", source, "cannot read its size: " + ec.message()));
-  // The header is small; read enough of the start to reach the data chunk.
-  std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(size, 64 * 1024)), '\0');
-  in.read(head.data(), static_cast<std::streamsize>(head.size()));
-  const wav_header h = detail::parse_wav(
-      {reinterpret_cast<const std::byte*>(head.data()), head.size()}, size, source);
+  detail::input_file file(path, "load_wav");
+  // The header is small: the data chunk starts within the first 64 KiB of any usual file.
+  const auto head = file.read_prefix(0, 64 * 1024);
+  const wav_header h = detail::parse_wav(head, file.size(), file.source());
   buffer out = detail::wav_buffer(h);
-  const std::uint64_t stored = static_cast<std::uint64_t>(h.num_frames) * h.num_channels *
-                               (h.bits_per_sample / 8);
-  in.clear();
-  in.seekg(static_cast<std::streamoff>(h.data_offset));
+  const std::size_t stored = static_cast<std::size_t>(h.num_frames) * h.num_channels *
+                             static_cast<std::size_t>(h.bits_per_sample / 8);
   if (h.bits_per_sample != 24) {
-    if (!in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(stored)))
-      throw io_error(detail::describe("load_wav", source, "read failed"));
+    file.read(h.data_offset, out.data(), stored);
     return out;
   }
-  std::string raw(static_cast<std::size_t>(stored), '\0');
-  if (!in.read(raw.data(), static_cast<std::streamsize>(stored)))
-    throw io_error(detail::describe("load_wav", source, "read failed"));
-  detail::unpack_wav(h, reinterpret_cast<const std::byte*>(raw.data()), out);
+  const auto raw = file.read_prefix(h.data_offset, stored);
+  detail::unpack_wav(h, raw.data(), out);
   return out;
 }
 
