@@ -138,9 +138,11 @@ inline int vector_outputs(const filter_bank& b, int channels, int in_w, int colu
   return x & ~1;  // the kernel writes pairs
 }
 
-// The vector kernel's weights for its first `vector_n` outputs (none without AVX2).
-inline std::vector<std::int16_t> spread_for(const filter_bank& b, int vector_n) {
-  std::vector<std::int16_t> spread;
+// The vector kernel's weights for its first `vector_n` outputs (none without AVX2), in storage
+// kept per thread: valid until this thread's next call.
+inline const std::vector<std::int16_t>& spread_for(const filter_bank& b, int vector_n) {
+  static thread_local std::vector<std::int16_t> spread;
+  spread.clear();
 #if SPDL_RESAMPLE_AVX2
   if (vector_n > 0) spread_weights(b.weights.data(), b.taps, vector_n, spread);
 #else
@@ -244,7 +246,7 @@ inline void resample(const image_view& src, int channels, double x0, double y0, 
     for (int y = 0; y < dst.height; ++y)
       vertical_row(row, vb, y, tmp + static_cast<std::size_t>(y) * bytes, bytes, simd);
     const int vector_n = vector_outputs(hb, channels, col_hi - col_lo, col_lo, dst.width, simd);
-    const auto spread = spread_for(hb, vector_n);
+    const auto& spread = spread_for(hb, vector_n);
     for (int y = 0; y < dst.height; ++y)
       horizontal_row(channels, tmp + static_cast<std::size_t>(y) * bytes,
                      dst.data + y * dst.stride, hb, dst.width, col_lo, vector_n, spread);
@@ -258,7 +260,7 @@ inline void resample(const image_view& src, int channels, double x0, double y0, 
     const std::size_t bytes = static_cast<std::size_t>(dst.width) * c;
     std::uint8_t* tmp = intermediate(static_cast<std::size_t>(row_hi - row_lo) * bytes);
     const int vector_n = vector_outputs(hb, channels, src.width, 0, dst.width, simd);
-    const auto spread = spread_for(hb, vector_n);
+    const auto& spread = spread_for(hb, vector_n);
     for (int j = row_lo; j < row_hi; ++j)
       horizontal_row(channels, src.data + j * src.stride,
                      tmp + static_cast<std::size_t>(j - row_lo) * bytes, hb, dst.width, 0,
