@@ -49,20 +49,34 @@ const std::vector<bytes>& corpus() {
   return files;
 }
 
-// Runs `decode(file)` over the corpus on one thread per core; reports images/s.
-void on_all_cores(benchmark::State& state, const std::function<void(const bytes&)>& decode) {
-  const auto& files = corpus();
+// Runs `work(i)` for i in [0, count) on one thread per core; reports items/s.
+void on_all_cores(benchmark::State& state, std::size_t count,
+                  const std::function<void(std::size_t)>& work) {
   const unsigned cores = std::thread::hardware_concurrency();
   for (auto _ : state) {
     std::atomic<std::size_t> next{0};
     std::vector<std::thread> threads;
     for (unsigned t = 0; t < cores; ++t)
       threads.emplace_back([&] {
-        for (std::size_t i; (i = next.fetch_add(1)) < files.size();) decode(files[i]);
+        for (std::size_t i; (i = next.fetch_add(1)) < count;) work(i);
       });
     for (auto& t : threads) t.join();
   }
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(files.size()));
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(count));
+}
+
+// Runs `decode(file)` over the corpus on one thread per core.
+void on_all_cores(benchmark::State& state, const std::function<void(const bytes&)>& decode) {
+  const auto& files = corpus();
+  on_all_cores(state, files.size(), [&](std::size_t i) { decode(files[i]); });
+}
+
+// Reads a pipeline of batches to its end.
+template <class Pipeline>
+void drain(Pipeline& p) {
+  std::size_t n = 0;
+  for (auto& b : p) n += static_cast<std::size_t>(b.shape()[0]);
+  benchmark::DoNotOptimize(n);
 }
 
 void turbojpeg_full_decode(benchmark::State& state) {
@@ -159,25 +173,14 @@ const std::vector<decoded>& sources() {
 
 void resize(benchmark::State& state, bool simd) {
   const auto& images = sources();
-  const unsigned cores = std::thread::hardware_concurrency();
-  const std::size_t total = 2000;
-  for (auto _ : state) {
-    std::atomic<std::size_t> next{0};
-    std::vector<std::thread> threads;
-    for (unsigned t = 0; t < cores; ++t)
-      threads.emplace_back([&] {
-        std::vector<std::uint8_t> out(224 * 224 * 3);
-        for (std::size_t i; (i = next.fetch_add(1)) < total;) {
-          const decoded& img = images[i % images.size()];
-          d::resample({reinterpret_cast<const std::uint8_t*>(img.pixels.data()), img.width,
-                       img.height, std::ptrdiff_t(img.width) * 3},
-                      3, 0, 0, img.width, img.height, {out.data(), 224, 224, 224 * 3}, simd);
-          benchmark::DoNotOptimize(out.data());
-        }
-      });
-    for (auto& t : threads) t.join();
-  }
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(total));
+  on_all_cores(state, 2000, [&](std::size_t i) {
+    thread_local std::vector<std::uint8_t> out(224 * 224 * 3);
+    const decoded& img = images[i % images.size()];
+    d::resample({reinterpret_cast<const std::uint8_t*>(img.pixels.data()), img.width, img.height,
+                 std::ptrdiff_t(img.width) * 3},
+                3, 0, 0, img.width, img.height, {out.data(), 224, 224, 224 * 3}, simd);
+    benchmark::DoNotOptimize(out.data());
+  });
 }
 }  // namespace split
 
@@ -209,9 +212,7 @@ void spdl_pipeline_decode_resize_224(benchmark::State& state) {
                  .pipe([](std::vector<spdl::io::buffer> batch) { return spdl::io::stack(batch); })
                  .add_sink(4)
                  .build({.num_threads = cores});
-    std::size_t n = 0;
-    for (auto& b : p) n += static_cast<std::size_t>(b.shape()[0]);
-    benchmark::DoNotOptimize(n);
+    drain(p);
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(files.size()));
 }
@@ -238,9 +239,7 @@ void spdl_pipeline_batch_into_224(benchmark::State& state) {
                      {.concurrency = cores})
                  .add_sink(4)
                  .build({.num_threads = cores});
-    std::size_t n = 0;
-    for (auto& b : p) n += static_cast<std::size_t>(b.shape()[0]);
-    benchmark::DoNotOptimize(n);
+    drain(p);
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(files.size()));
 }
