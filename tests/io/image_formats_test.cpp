@@ -5,6 +5,7 @@
 #include <spdl/io.hpp>
 
 #include "../support/images.hpp"
+#include "../support/threads.hpp"
 
 extern "C" {
 #include <libswscale/swscale.h>
@@ -12,10 +13,8 @@ extern "C" {
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <thread>
 #include <vector>
 
 namespace io = spdl::io;
@@ -341,20 +340,13 @@ TEST_CASE("FFmpeg-decoded formats are safe from many threads at once", "[io][thr
                                           "lossless=1"));
     expected.push_back(rgb);
   }
-  std::atomic<int> mismatches{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 8; ++t)
-    threads.emplace_back([&, t] {
-      for (int round = 0; round < 20; ++round) {
-        const std::size_t i = t < 4 ? 0 : std::size_t((t + round) % 4);
-        // Alternate output formats, so each thread's cached scaler is rebuilt now and then.
-        const auto format = round % 3 ? io::pixel_format::rgb24 : io::pixel_format::bgr24;
-        auto px = as_vector(io::decode_image(files[i], {.format = format}));
-        if (format == io::pixel_format::bgr24)
-          for (std::size_t k = 0; k < px.size(); k += 3) std::swap(px[k], px[k + 2]);
-        if (px != expected[i]) ++mismatches;
-      }
-    });
-  for (auto& t : threads) t.join();
-  CHECK(mismatches.load() == 0);
+  CHECK(failures_on_threads(8, 20, [&](int t, int round) {
+          const std::size_t i = t < 4 ? 0 : std::size_t((t + round) % 4);
+          // Alternate output formats, so each thread's cached scaler is rebuilt now and then.
+          const auto format = round % 3 ? io::pixel_format::rgb24 : io::pixel_format::bgr24;
+          auto px = as_vector(io::decode_image(files[i], {.format = format}));
+          if (format == io::pixel_format::bgr24)
+            for (std::size_t k = 0; k < px.size(); k += 3) std::swap(px[k], px[k + 2]);
+          return px == expected[i];
+        }) == 0);
 }

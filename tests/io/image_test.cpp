@@ -3,6 +3,7 @@
 #include <spdl/io.hpp>
 
 #include "../support/images.hpp"
+#include "../support/threads.hpp"
 
 #include <stb_image.h>
 
@@ -17,7 +18,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <thread>
 #include <vector>
 
 namespace io = spdl::io;
@@ -181,18 +181,11 @@ TEST_CASE("decoding is safe from many threads at once", "[io][threads]") {
     files.push_back(encode(i % 2 ? fmt::jpeg : fmt::png, 64 + i, 48, 3, pattern(64 + i, 48, 3, i)));
     expected.push_back(as_vector(io::decode_image(files.back())));
   }
-  std::atomic<int> mismatches{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 8; ++t)
-    threads.emplace_back([&, t] {
-      for (int round = 0; round < 20; ++round) {
-        // Half the threads decode the same file, half different ones.
-        const std::size_t i = t < 4 ? 0 : std::size_t((t + round) % 4);
-        if (as_vector(io::decode_image(files[i])) != expected[i]) ++mismatches;
-      }
-    });
-  for (auto& t : threads) t.join();
-  CHECK(mismatches.load() == 0);
+  // Half the threads decode the same file, half different ones.
+  CHECK(failures_on_threads(8, 20, [&](int t, int round) {
+          const std::size_t i = t < 4 ? 0 : std::size_t((t + round) % 4);
+          return as_vector(io::decode_image(files[i])) == expected[i];
+        }) == 0);
 }
 
 namespace {
