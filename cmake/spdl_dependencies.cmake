@@ -14,13 +14,13 @@ if(NOT TARGET spdl_asio)
 endif()
 
 # spdl::io: libjpeg-turbo, stb and FFmpeg through pkg-config (Debian: libturbojpeg0-dev,
-# libstb-dev, libavcodec-dev, libavformat-dev, libavutil-dev, libswscale-dev), DLPack through its
+# libstb-dev, libavcodec-dev, libavformat-dev, libavfilter-dev, libavutil-dev, libswscale-dev), DLPack through its
 # CMake package (libdlpack-dev).
 if(SPDL_BUILD_IO)
   find_package(PkgConfig REQUIRED)
   pkg_check_modules(spdl_turbojpeg REQUIRED IMPORTED_TARGET GLOBAL libturbojpeg)
   pkg_check_modules(spdl_stb REQUIRED IMPORTED_TARGET GLOBAL stb)
   pkg_check_modules(spdl_ffmpeg REQUIRED IMPORTED_TARGET GLOBAL
-                    libavcodec libavformat libavutil libswscale)
+                    libavcodec libavformat libavfilter libavutil libswscale)
   find_package(dlpack REQUIRED)
 endif()

@@ -4,12 +4,17 @@
 
 extern "C" {
 #include <libavcodec/avcodec.h>
+#include <libavfilter/avfilter.h>
+#include <libavformat/avformat.h>
+#include <libavutil/dict.h>
 #include <libavutil/error.h>
 #include <libavutil/frame.h>
 #include <libswscale/swscale.h>
 }
 
+#include <map>
 #include <memory>
+#include <new>
 #include <string>
 
 namespace spdl::io::detail {
@@ -27,10 +32,74 @@ struct sws_deleter {
   void operator()(SwsContext* p) const noexcept { sws_freeContext(p); }
 };
 
+struct format_context_deleter {  // an input's context (avformat_open_input)
+  void operator()(AVFormatContext* p) const noexcept { avformat_close_input(&p); }
+};
+struct output_context_deleter {  // an output's context (avformat_alloc_output_context2)
+  void operator()(AVFormatContext* p) const noexcept {
+    if (p->pb && !(p->oformat->flags & AVFMT_NOFILE)) avio_closep(&p->pb);
+    avformat_free_context(p);
+  }
+};
+struct io_context_deleter {  // a custom AVIOContext; its buffer may have been replaced by FFmpeg
+  void operator()(AVIOContext* p) const noexcept {
+    av_freep(&p->buffer);
+    avio_context_free(&p);
+  }
+};
+struct filter_graph_deleter {
+  void operator()(AVFilterGraph* p) const noexcept { avfilter_graph_free(&p); }
+};
+struct filter_inout_deleter {
+  void operator()(AVFilterInOut* p) const noexcept { avfilter_inout_free(&p); }
+};
+struct dictionary_deleter {
+  void operator()(AVDictionary* p) const noexcept { av_dict_free(&p); }
+};
+struct codec_parameters_deleter {
+  void operator()(AVCodecParameters* p) const noexcept { avcodec_parameters_free(&p); }
+};
+
 using codec_context_ptr = std::unique_ptr<AVCodecContext, codec_context_deleter>;
 using frame_ptr = std::unique_ptr<AVFrame, frame_deleter>;
 using packet_ptr = std::unique_ptr<AVPacket, packet_deleter>;
 using sws_ptr = std::unique_ptr<SwsContext, sws_deleter>;
+using format_context_ptr = std::unique_ptr<AVFormatContext, format_context_deleter>;
+using output_context_ptr = std::unique_ptr<AVFormatContext, output_context_deleter>;
+using io_context_ptr = std::unique_ptr<AVIOContext, io_context_deleter>;
+using filter_graph_ptr = std::unique_ptr<AVFilterGraph, filter_graph_deleter>;
+using filter_inout_ptr = std::unique_ptr<AVFilterInOut, filter_inout_deleter>;
+using dictionary_ptr = std::unique_ptr<AVDictionary, dictionary_deleter>;
+using codec_parameters_ptr = std::unique_ptr<AVCodecParameters, codec_parameters_deleter>;
+
+/// Options as FFmpeg's dictionary (what av*_open functions take and partly consume).
+inline dictionary_ptr make_dictionary(const std::map<std::string, std::string>& options) {
+  AVDictionary* d = nullptr;
+  for (const auto& [key, value] : options) av_dict_set(&d, key.c_str(), value.c_str(), 0);
+  return dictionary_ptr(d);
+}
+
+/// The first option FFmpeg did not consume, or "" (a misspelt option is an error, not a no-op).
+inline std::string unused_option(const dictionary_ptr& left) {
+  const AVDictionaryEntry* e = av_dict_get(left.get(), "", nullptr, AV_DICT_IGNORE_SUFFIX);
+  return e ? e->key : "";
+}
+
+/// A fresh reference to a frame's data (no pixel or sample is copied).
+inline frame_ptr ref_frame(const AVFrame* src) {
+  frame_ptr f(av_frame_alloc());
+  if (!f) throw std::bad_alloc();
+  if (const int rc = av_frame_ref(f.get(), src); rc < 0) throw std::bad_alloc();
+  return f;
+}
+
+/// A fresh reference to a packet's data.
+inline packet_ptr ref_packet(const AVPacket* src) {
+  packet_ptr p(av_packet_alloc());
+  if (!p) throw std::bad_alloc();
+  if (const int rc = av_packet_ref(p.get(), src); rc < 0) throw std::bad_alloc();
+  return p;
+}
 
 /// FFmpeg's description of an AVERROR code.
 inline std::string av_error_text(int code) {

@@ -1,0 +1,93 @@
+#pragma once
+/// \file
+/// load_audio: an audio (or video) file or bytes → {T, C} interleaved samples, float32 or
+/// int16, with a sample-exact time window, sample rate and channel count; and
+/// audio_filter_desc, the FFmpeg filter description it runs.
+///
+///     spdl::io::buffer speech = spdl::io::load_audio("talk.flac", {
+///         .window = spdl::io::time_window{0.5, 1.5}, .sample_rate = 16000, .num_channels = 1});
+///     // {16000, 1} float32
+
+#include <spdl/io/buffer.hpp>
+#include <spdl/io/convert.hpp>
+#include <spdl/io/decoder.hpp>
+#include <spdl/io/demuxer.hpp>
+#include <spdl/io/error.hpp>
+#include <spdl/io/packets.hpp>
+
+extern "C" {
+#include <libavutil/channel_layout.h>
+}
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+
+namespace spdl::io {
+
+/// Sample types of load_audio's output (always interleaved).
+enum class sample_format { f32, s16 };
+
+/// Options of load_audio.
+struct audio_options {
+  std::optional<time_window> window;     ///< samples round(start·R) up to round(end·R), R the output rate
+  int sample_rate = 0, num_channels = 0;  ///< 0 keeps the source's
+  sample_format format = sample_format::f32;
+  int num_frames = -1;  ///< > 0: exactly this many samples (zero-pad or trim)
+};
+
+/// The filter description load_audio runs for `o` (the window is applied by decode_packets):
+/// `aresample=R` when a rate is asked for, then `aformat` to the sample type (and the default
+/// channel layout of the channel count asked for: FFmpeg's rematrixing mixes down or up).
+inline std::string audio_filter_desc(const audio_options& o) {
+  if (o.sample_rate < 0 || o.num_channels < 0)
+    throw std::invalid_argument("audio_filter_desc: negative sample_rate or num_channels");
+  std::string desc;
+  if (o.sample_rate > 0) desc = "aresample=" + std::to_string(o.sample_rate) + ",";
+  desc += std::string("aformat=sample_fmts=") + (o.format == sample_format::f32 ? "flt" : "s16");
+  if (o.num_channels > 0) {
+    AVChannelLayout layout{};
+    av_channel_layout_default(&layout, o.num_channels);
+    char text[256] = {};
+    const int rc = av_channel_layout_describe(&layout, text, sizeof text);
+    av_channel_layout_uninit(&layout);
+    desc += ":channel_layouts=" + (rc < 0 ? std::to_string(o.num_channels) + "c" : std::string(text));
+  }
+  return desc;
+}
+
+namespace detail {
+
+inline buffer load_audio(demuxer& d, const audio_options& o) {
+  const std::string desc = audio_filter_desc(o);
+  packets p = d.demux_audio(o.window);
+  frames f = decode_packets(p, desc);
+  const auto type = o.format == sample_format::f32 ? dtype::float32 : dtype::int16;
+  buffer b = f.empty() ? buffer({0, o.num_channels > 0 ? o.num_channels
+                                                         : p.codec_parameters().ch_layout.nb_channels},
+                                type)
+                       : convert_frames(f);
+  return o.num_frames > 0 ? fit_length(b, o.num_frames, false) : b;
+}
+
+}  // namespace detail
+
+/// Decodes a file's audio → {T, C} interleaved (float32 or int16). A window with no samples in
+/// it gives T = 0 (padded with zeros to num_frames when that is set). Throws io_error naming
+/// the file for what cannot be read (no audio stream, corrupt data), std::invalid_argument for
+/// bad options.
+inline buffer load_audio(const std::filesystem::path& path, const audio_options& o = {}) {
+  demuxer d(path);
+  return detail::load_audio(d, o);
+}
+
+/// The same from a file's bytes in memory.
+inline buffer load_audio(std::span<const std::byte> data, const audio_options& o = {}) {
+  demuxer d(data);
+  return detail::load_audio(d, o);
+}
+
+}  // namespace spdl::io
