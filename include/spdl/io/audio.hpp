@@ -52,9 +52,13 @@ inline std::string audio_filter_desc(const audio_options& o) {
     AVChannelLayout layout{};
     av_channel_layout_default(&layout, o.num_channels);
     char text[256] = {};
-    const int rc = av_channel_layout_describe(&layout, text, sizeof text);
+    const bool named = layout.order != AV_CHANNEL_ORDER_UNSPEC &&
+                       av_channel_layout_describe(&layout, text, sizeof text) >= 0;
     av_channel_layout_uninit(&layout);
-    desc += ":channel_layouts=" + (rc < 0 ? std::to_string(o.num_channels) + "c" : std::string(text));
+    if (!named)
+      throw unsupported_error("audio_filter_desc: FFmpeg has no standard layout for " +
+                              std::to_string(o.num_channels) + " channels to mix into");
+    desc += std::string(":channel_layouts=") + text;
   }
   return desc;
 }

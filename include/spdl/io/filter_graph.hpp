@@ -50,10 +50,10 @@ class filter_graph {
     } else {
       const char* fmt = av_get_sample_fmt_name(static_cast<AVSampleFormat>(like.format));
       args = "time_base=" + ratio(time_base) + ":sample_rate=" + std::to_string(like.sample_rate) +
-             ":sample_fmt=" + (fmt ? fmt : "?") + ":channel_layout=" + layout_text(like);
+             ":sample_fmt=" + (fmt ? fmt : "?") + ":" + layout_text(like);
     }
     source_filter_ = make(video ? "buffer" : "abuffer", "in", args.c_str());
-    sink_ = make(video ? "buffersink" : "abuffersink", "out", nullptr);
+    sink_ = make(video ? "buffersink" : "abuffersink", "out", video ? nullptr : "all_channel_counts=1");
     const std::string text =
         description.empty() ? std::string(video ? "null" : "anull") : description;
     // The graph's open ends, named as FFmpeg's parser expects: its input reads from "in"...
@@ -79,7 +79,8 @@ class filter_graph {
   void push(const AVFrame& frame) {
     const AVFrame* f = &frame;
     detail::frame_ptr fixed;
-    if (type_ == media_type::audio && frame.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC) {
+    if (type_ == media_type::audio && frame.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC &&
+        frame.ch_layout.nb_channels <= 8) {
       // A stream without a channel layout (WAV often has none) gets the default one for its
       // channel count, as the source filter was told.
       fixed = detail::ref_frame(&frame);
@@ -130,6 +131,8 @@ class filter_graph {
   static std::string ratio(AVRational r) {
     return std::to_string(r.num) + "/" + std::to_string(r.den);
   }
+  // The source filter's channel arguments: the frame's layout, the default one for its channel
+  // count when it has none, or only the count when there is no default (more than 8, say).
   static std::string layout_text(const AVFrame& f) {
     AVChannelLayout layout{};
     if (f.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
@@ -137,10 +140,11 @@ class filter_graph {
     else if (av_channel_layout_copy(&layout, &f.ch_layout) < 0)
       throw std::bad_alloc();
     char text[256] = {};
-    const int rc = av_channel_layout_describe(&layout, text, sizeof text);
+    const bool named = layout.order != AV_CHANNEL_ORDER_UNSPEC &&
+                       av_channel_layout_describe(&layout, text, sizeof text) >= 0;
     av_channel_layout_uninit(&layout);
-    if (rc < 0) return std::to_string(f.ch_layout.nb_channels) + "c";
-    return text;
+    if (!named) return "channels=" + std::to_string(f.ch_layout.nb_channels);
+    return std::string("channel_layout=") + text;
   }
 
   AVFilterContext* make(const char* filter, const char* name, const char* args) {

@@ -361,10 +361,12 @@ class muxer {
       if (video) {
         desc = std::string("format=pix_fmts=") + av_get_pix_fmt_name(ctx->pix_fmt);
       } else {
-        char layout[256] = {};
-        av_channel_layout_describe(&ctx->ch_layout, layout, sizeof layout);
         desc = std::string("aformat=sample_fmts=") + av_get_sample_fmt_name(ctx->sample_fmt) +
-               ":sample_rates=" + std::to_string(ctx->sample_rate) + ":channel_layouts=" + layout;
+               ":sample_rates=" + std::to_string(ctx->sample_rate);
+        char layout[256] = {};  // a channel count with no standard layout stays as it is
+        if (ctx->ch_layout.order != AV_CHANNEL_ORDER_UNSPEC &&
+            av_channel_layout_describe(&ctx->ch_layout, layout, sizeof layout) >= 0)
+          desc += std::string(":channel_layouts=") + layout;
       }
       s.graph.emplace(desc, video ? media_type::video : media_type::audio, *f, ctx->time_base, source_);
       if (!video && ctx->frame_size > 0 &&
