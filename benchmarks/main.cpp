@@ -69,6 +69,12 @@ int main(int argc, char** argv) {
       {"  split: the decode part", "turbojpeg_full_decode", "spdl_split_decode_part", "-"},
       {"  split: the resize part", "turbojpeg_full_decode", "spdl_split_resize_part", "-"},
       {"  resize, AVX2 vs portable", "spdl_split_resize_part_portable", "spdl_split_resize_part", "-"},
+      {"H.264 640x360 -> rgb24", "ffmpeg_cli_video", "spdl_video_pipeline", "<= 1.05"},
+      {"  the same, plain threads", "ffmpeg_cli_video", "spdl_video_threads", "-"},
+      {"audio WAV/FLAC/MP3 -> f32", "ffmpeg_cli_audio", "spdl_audio_pipeline", "-"},
+      {"WAV 1 s clips, load_wav", "read_whole_file_wav", "spdl_load_wav", "-"},
+      {"  the same through FFmpeg", "read_whole_file_wav", "spdl_load_audio_wav", "-"},
+      {"NPY 1 s clips, load_npy", "read_whole_file_npy", "spdl_load_npy", "-"},
   };
   std::printf("\n%-30s %-24s %12s %-26s %12s %8s %8s\n", "workload (medians)", "baseline",
               "ns/item", "spdl", "ns/item", "ratio", "target");

@@ -79,13 +79,19 @@ pixels swscale_resize(const pixels& src, int sw, int sh, int dw, int dh) {
   SwsContext* sws = sws_getContext(sw, sh, AV_PIX_FMT_RGB24, dw, dh, AV_PIX_FMT_RGB24,
                                    SWS_BILINEAR | SWS_ACCURATE_RND, nullptr, nullptr, nullptr);
   REQUIRE(sws);
-  pixels out(std::size_t(dw) * dh * 3);
-  const std::uint8_t* in_planes[4] = {src.data()};
+  // swscale's vector code reads (and writes) a little past the last row, as FFmpeg's own padded
+  // frames allow: both images get that padding here.
+  constexpr std::size_t padding = 64;
+  pixels in(src.size() + padding);
+  std::copy(src.begin(), src.end(), in.begin());
+  pixels out(std::size_t(dw) * dh * 3 + padding);
+  const std::uint8_t* in_planes[4] = {in.data()};
   const int in_strides[4] = {sw * 3};
   std::uint8_t* out_planes[4] = {out.data()};
   const int out_strides[4] = {dw * 3};
   sws_scale(sws, in_planes, in_strides, 0, sh, out_planes, out_strides);
   sws_freeContext(sws);
+  out.resize(out.size() - padding);
   return out;
 }
 
