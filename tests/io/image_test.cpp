@@ -233,6 +233,29 @@ TEST_CASE("DLPack export: no copy, the right metadata, freed exactly once", "[io
   img->deleter(img);
 }
 
+TEST_CASE("buffer::first shares the storage; large storage is huge-page aligned", "[io][buffer]") {
+  io::buffer b({10, 300, 700}, io::dtype::uint8);  // 2.1 MB
+  std::fill(b.data(), b.data() + b.size_bytes(), std::byte{7});
+  io::buffer head = b.first(4);
+  CHECK(head.data() == b.data());
+  CHECK(std::vector<std::int64_t>(head.shape().begin(), head.shape().end()) ==
+        std::vector<std::int64_t>{4, 300, 700});
+  CHECK(head.size_bytes() == 4u * 300 * 700);
+  CHECK(head.num_elements() == 4u * 300 * 700);
+  CHECK(head.clone().size_bytes() == head.size_bytes());
+  DLManagedTensor* t = head.to_dlpack();
+  CHECK(t->dl_tensor.shape[0] == 4);
+  b = io::buffer();
+  head = io::buffer();
+  CHECK(static_cast<const std::byte*>(t->dl_tensor.data)[4 * 300 * 700 - 1] == std::byte{7});
+  t->deleter(t);
+  CHECK(b.first(0).size_bytes() == 0);
+  CHECK_THROWS_AS(b.first(1), std::out_of_range);
+  io::buffer big({5, 1024, 1024}, io::dtype::uint8);  // 5 MiB
+  CHECK(reinterpret_cast<std::uintptr_t>(big.data()) % (std::size_t{2} << 20) == 0);
+  big.data()[big.size_bytes() - 1] = std::byte{1};
+}
+
 namespace {
 std::vector<unsigned char> solid(int w, int h, std::array<unsigned char, 3> rgb) {
   std::vector<unsigned char> px(std::size_t(w) * h * 3);

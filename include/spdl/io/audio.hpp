@@ -19,6 +19,7 @@ extern "C" {
 #include <libavutil/channel_layout.h>
 }
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -68,12 +69,15 @@ namespace detail {
 inline buffer load_audio(demuxer& d, const audio_options& o) {
   const std::string desc = audio_filter_desc(o);
   packets p = d.demux_audio(o.window);
-  frames f = decode_packets(p, desc);
+  const int rate = o.sample_rate > 0 ? o.sample_rate : p.codec_parameters().sample_rate;
+  frame_writer out(media_type::audio, d.source(),
+                   static_cast<std::int64_t>(std::ceil(covered_seconds(p) * rate)) + 1);
+  decode_filtered(p, desc, {}, [&](AVFrame& f, AVRational) { out.append(f); });
   const auto type = o.format == sample_format::f32 ? dtype::float32 : dtype::int16;
-  buffer b = f.empty() ? buffer({0, o.num_channels > 0 ? o.num_channels
+  buffer b = out.empty() ? buffer({0, o.num_channels > 0 ? o.num_channels
                                                          : p.codec_parameters().ch_layout.nb_channels},
-                                type)
-                       : convert_frames(f);
+                                  type)
+                         : out.finish();
   return o.num_frames > 0 ? fit_length(b, o.num_frames, false) : b;
 }
 

@@ -26,7 +26,9 @@ extern "C" {
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -56,14 +58,14 @@ inline io::dtype sample_dtype(AVSampleFormat f) {
                           " has no buffer layout; convert it with an aformat filter");
 }
 
-inline frame_shape shape_of(const frames& f) {
-  const AVFrame& first = f[0];
-  if (f.type() == media_type::audio) {
+// The layout of frames like `first`; for audio, the shape holds the frame's own sample count.
+inline frame_shape shape_of(const AVFrame& first, media_type type, const std::string& source) {
+  if (type == media_type::audio) {
     const auto fmt = static_cast<AVSampleFormat>(first.format);
-    const auto type = sample_dtype(fmt);
-    const std::int64_t c = first.ch_layout.nb_channels, t = f.num_samples();
-    if (av_sample_fmt_is_planar(fmt)) return {frame_layout::audio_planar, {c, t}, type};
-    return {frame_layout::audio_packed, {t, c}, type};
+    const auto dt = sample_dtype(fmt);
+    const std::int64_t c = first.ch_layout.nb_channels, t = first.nb_samples;
+    if (av_sample_fmt_is_planar(fmt)) return {frame_layout::audio_planar, {c, t}, dt};
+    return {frame_layout::audio_packed, {t, c}, dt};
   }
   const std::int64_t h = first.height, w = first.width;
   switch (static_cast<AVPixelFormat>(first.format)) {
@@ -78,7 +80,7 @@ inline frame_shape shape_of(const frames& f) {
     case AV_PIX_FMT_YUVJ420P:
     case AV_PIX_FMT_NV12:
       if (h % 2 || w % 2)
-        throw unsupported_error(describe("convert_frames", f.source(),
+        throw unsupported_error(describe("convert_frames", source,
                                          "4:2:0 frames of odd size " + std::to_string(w) + "x" +
                                              std::to_string(h) + " have no {H + H/2, W} layout"));
       return {first.format == AV_PIX_FMT_NV12 ? frame_layout::nv12 : frame_layout::yuv420p,
@@ -87,8 +89,9 @@ inline frame_shape shape_of(const frames& f) {
     case AV_PIX_FMT_YUVJ444P: return {frame_layout::yuv444p, {3, h, w}, io::dtype::uint8};
     default: break;
   }
-  throw unsupported_error(describe("convert_frames", f.source(),
-                                   "pixel format " + f.format_name() +
+  const char* name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(first.format));
+  throw unsupported_error(describe("convert_frames", source,
+                                   std::string("pixel format ") + (name ? name : "?") +
                                        " has no buffer layout; convert it with a format filter "
                                        "(rgb24, rgba, gray8, yuv420p, nv12, yuv444p)"));
 }
@@ -99,64 +102,113 @@ inline void copy_plane(std::byte* dst, int dst_stride, const AVFrame& src, int p
                       src.linesize[plane], bytes, rows);
 }
 
-// Writes `f`'s frames in `s`'s layout at `dst` (exactly the layout's byte count).
-inline void write_frames(const frames& f, const frame_shape& s, std::byte* dst) {
-  const AVFrame& first = f[0];
-  const std::size_t bytes = dtype_size(s.type);
-  if (f.type() == media_type::audio) {
-    const int channels = first.ch_layout.nb_channels;
-    const std::int64_t total = f.num_samples();
-    std::int64_t at = 0;
-    for (std::size_t i = 0; i < f.size(); ++i) {
-      const AVFrame& a = f[i];
-      if (a.format != first.format || a.ch_layout.nb_channels != channels)
-        throw io_error(describe("convert_frames", f.source(),
-                                "audio frame " + std::to_string(i) + " differs in format or channels"));
-      const auto n = static_cast<std::size_t>(a.nb_samples);
-      if (s.layout == frame_layout::audio_packed) {
-        std::memcpy(dst + static_cast<std::size_t>(at) * channels * bytes, a.extended_data[0],
-                    n * channels * bytes);
-      } else {
-        for (int c = 0; c < channels; ++c)
-          std::memcpy(dst + (static_cast<std::size_t>(c) * total + at) * bytes,
-                      a.extended_data[c], n * bytes);
-      }
-      at += a.nb_samples;
+// Writes one video frame in layout `s` at `out`.
+inline void write_video_frame(const AVFrame& v, const frame_shape& s, std::byte* out) {
+  const int w = v.width, h = v.height;
+  switch (s.layout) {
+    case frame_layout::packed: {
+      const int row = w * static_cast<int>(s.shape[2]);
+      copy_plane(out, row, v, 0, row, h);
+      break;
     }
-    return;
-  }
-  const int w = first.width, h = first.height;
-  std::size_t per_frame = bytes;
-  for (auto d : s.shape) per_frame *= static_cast<std::size_t>(d);
-  for (std::size_t i = 0; i < f.size(); ++i) {
-    const AVFrame& v = f[i];
-    if (v.format != first.format || v.width != w || v.height != h)
-      throw io_error(describe("convert_frames", f.source(),
-                              "frame " + std::to_string(i) + " differs in size or pixel format "
-                              "from frame 0 (add a scale and format filter)"));
-    std::byte* out = dst + i * per_frame;
-    switch (s.layout) {
-      case frame_layout::packed:
-        copy_plane(out, w * static_cast<int>(s.shape[2]), v, 0, w * static_cast<int>(s.shape[2]), h);
-        break;
-      case frame_layout::yuv420p: {
-        copy_plane(out, w, v, 0, w, h);
-        // Each output row of width W holds a row of U, then the same row of V.
-        copy_plane(out + std::size_t(w) * h, w, v, 1, w / 2, h / 2);
-        copy_plane(out + std::size_t(w) * h + w / 2, w, v, 2, w / 2, h / 2);
-        break;
-      }
-      case frame_layout::nv12:
-        copy_plane(out, w, v, 0, w, h);
-        copy_plane(out + std::size_t(w) * h, w, v, 1, w, h / 2);
-        break;
-      case frame_layout::yuv444p:
-        for (int p = 0; p < 3; ++p) copy_plane(out + std::size_t(p) * w * h, w, v, p, w, h);
-        break;
-      default: break;
-    }
+    case frame_layout::yuv420p:
+      copy_plane(out, w, v, 0, w, h);
+      // Each output row of width W holds a row of U, then the same row of V.
+      copy_plane(out + std::size_t(w) * h, w, v, 1, w / 2, h / 2);
+      copy_plane(out + std::size_t(w) * h + w / 2, w, v, 2, w / 2, h / 2);
+      break;
+    case frame_layout::nv12:
+      copy_plane(out, w, v, 0, w, h);
+      copy_plane(out + std::size_t(w) * h, w, v, 1, w, h / 2);
+      break;
+    case frame_layout::yuv444p:
+      for (int p = 0; p < 3; ++p) copy_plane(out + std::size_t(p) * w * h, w, v, p, w, h);
+      break;
+    default: break;
   }
 }
+
+/// Appends frames, as they come, to one growing buffer in their layout: {N, ...} for video,
+/// {T, C} for packed audio. Each frame is copied once and can be released at once, so decoding
+/// a long clip holds one frame in flight rather than all of them.
+class frame_writer {
+ public:
+  /// `expected`: frames (video) or samples (audio) to make room for at first.
+  frame_writer(media_type type, std::string source, std::int64_t expected)
+      : type_(type), source_(std::move(source)), capacity_(std::max<std::int64_t>(expected, 1)) {}
+
+  void append(const AVFrame& f) {
+    if (!shape_) start(f);
+    const auto& first = *shape_;
+    if (type_ == media_type::audio) {
+      if (f.format != format_ || f.ch_layout.nb_channels != first.shape[1])
+        throw io_error(describe("convert_frames", source_,
+                                "an audio frame differs in format or channels from the first"));
+      reserve(count_ + f.nb_samples);
+      std::memcpy(storage_.data() + static_cast<std::size_t>(count_) * entry_,
+                  f.extended_data[0], static_cast<std::size_t>(f.nb_samples) * entry_);
+      count_ += f.nb_samples;
+      return;
+    }
+    if (f.format != format_ || f.width != width_ || f.height != height_)
+      throw io_error(describe("convert_frames", source_,
+                              "frame " + std::to_string(count_) +
+                                  " differs in size or pixel format from frame 0 (add a scale "
+                                  "and format filter)"));
+    reserve(count_ + 1);
+    write_video_frame(f, first, storage_.data() + static_cast<std::size_t>(count_) * entry_);
+    ++count_;
+  }
+
+  /// Frames (or samples) appended so far.
+  [[nodiscard]] std::int64_t count() const noexcept { return count_; }
+  [[nodiscard]] bool empty() const noexcept { return count_ == 0; }
+
+  /// The buffer: exactly the entries appended (room left over is not copied away).
+  [[nodiscard]] buffer finish() const {
+    if (!shape_) throw std::invalid_argument(describe("convert_frames", source_, "no frames"));
+    return storage_.first(count_);
+  }
+
+ private:
+  void start(const AVFrame& f) {
+    shape_ = shape_of(f, type_, source_);
+    if (shape_->layout == frame_layout::audio_planar)
+      throw std::logic_error("frame_writer: planar audio is laid out {C, T}; use convert_frames");
+    format_ = f.format;
+    width_ = f.width;
+    height_ = f.height;
+    entry_ = dtype_size(shape_->type);
+    const auto& dims = shape_->shape;
+    for (std::size_t i = type_ == media_type::audio ? 1 : 0; i < dims.size(); ++i)
+      entry_ *= static_cast<std::size_t>(dims[i]);
+    storage_ = allocate(capacity_);
+  }
+
+  buffer allocate(std::int64_t entries) const {
+    std::vector<std::int64_t> shape = shape_->shape;
+    if (type_ == media_type::audio) shape[0] = entries;
+    else shape.insert(shape.begin(), entries);
+    return buffer(std::move(shape), shape_->type);
+  }
+
+  void reserve(std::int64_t entries) {
+    if (entries <= capacity_) return;
+    capacity_ = std::max(entries, capacity_ + capacity_ / 2);
+    buffer bigger = allocate(capacity_);
+    std::memcpy(bigger.data(), storage_.data(), static_cast<std::size_t>(count_) * entry_);
+    storage_ = std::move(bigger);
+  }
+
+  media_type type_;
+  std::string source_;
+  std::optional<frame_shape> shape_;
+  int format_ = -1, width_ = 0, height_ = 0;
+  std::size_t entry_ = 0;  // bytes per frame (video) or per sample of all channels (audio)
+  std::int64_t capacity_;
+  std::int64_t count_ = 0;
+  buffer storage_;
+};
 
 /// `b` with exactly `n` entries along its first dimension: trimmed, or padded by repeating the
 /// last entry (`repeat_last`) or with zeros.
@@ -185,12 +237,31 @@ inline buffer fit_length(const buffer& b, std::int64_t n, bool repeat_last) {
 inline buffer convert_frames(const frames& f) {
   if (f.empty())
     throw std::invalid_argument(detail::describe("convert_frames", f.source(), "no frames"));
-  const auto s = detail::shape_of(f);
-  std::vector<std::int64_t> shape = s.shape;
-  if (f.type() == media_type::video) shape.insert(shape.begin(), static_cast<std::int64_t>(f.size()));
-  buffer out(std::move(shape), s.type);
-  detail::write_frames(f, s, out.data());
-  return out;
+  const AVFrame& first = f[0];
+  const auto fmt = static_cast<AVSampleFormat>(first.format);
+  if (f.type() == media_type::audio && av_sample_fmt_is_planar(fmt)) {  // {C, T}
+    const auto type = detail::sample_dtype(fmt);
+    const std::int64_t channels = first.ch_layout.nb_channels, total = f.num_samples();
+    buffer out({channels, total}, type);
+    const std::size_t bytes = dtype_size(type);
+    std::int64_t at = 0;
+    for (std::size_t i = 0; i < f.size(); ++i) {
+      const AVFrame& a = f[i];
+      if (a.format != first.format || a.ch_layout.nb_channels != channels)
+        throw io_error(detail::describe("convert_frames", f.source(),
+                                        "audio frame " + std::to_string(i) +
+                                            " differs in format or channels"));
+      for (std::int64_t c = 0; c < channels; ++c)
+        std::memcpy(out.data() + static_cast<std::size_t>(c * total + at) * bytes,
+                    a.extended_data[c], static_cast<std::size_t>(a.nb_samples) * bytes);
+      at += a.nb_samples;
+    }
+    return out;
+  }
+  detail::frame_writer w(f.type(), f.source(),
+                         f.type() == media_type::video ? static_cast<std::int64_t>(f.size()) : f.num_samples());
+  for (std::size_t i = 0; i < f.size(); ++i) w.append(f[i]);
+  return w.finish();
 }
 
 /// A batch of frame sets, each of the same shape → {B, ...}.

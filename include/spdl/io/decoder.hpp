@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -186,6 +188,68 @@ inline std::string seconds_text(double s) {
 }
 }  // namespace detail
 
+namespace detail {
+
+/// Seconds from the first packet's time to the end of the last, within the packets' window
+/// (for sizing output before decoding; 0 when the packets carry no timestamps).
+inline double covered_seconds(const packets& p) {
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  const double tb = av_q2d(p.time_base());
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const AVPacket& k = p[i];
+    if (k.pts == AV_NOPTS_VALUE) continue;
+    lo = std::min(lo, static_cast<double>(k.pts) * tb);
+    hi = std::max(hi, static_cast<double>(k.pts + std::max<std::int64_t>(k.duration, 0)) * tb);
+  }
+  if (p.window()) {
+    lo = std::max(lo, p.window()->start);
+    hi = std::min(hi, p.window()->end);
+  }
+  return hi > lo ? hi - lo : 0;
+}
+
+/// decode_packets without collecting: `on_frame(AVFrame&, AVRational time_base)` gets each output
+/// frame (lent, as decode_each lends) with its time base.
+template <class OnFrame>
+void decode_filtered(const packets& p, const std::string& filter_desc, const decoder_options& options,
+                     OnFrame&& on_frame) {
+  decoder dec(p, options);
+  const auto& window = p.window();
+  const bool video = p.type() == media_type::video;
+  std::string desc = filter_desc;
+  if (!video && window) {
+    std::string trim = "atrim=start=" + seconds_text(window->start);
+    if (std::isfinite(window->end)) trim += ":end=" + seconds_text(window->end);
+    desc = desc.empty() ? trim : desc + "," + trim;
+  }
+  std::optional<filter_graph> graph;
+  frame_ptr out(av_frame_alloc());
+  if (!out) throw std::bad_alloc();
+  std::int64_t produced = 0;
+  const auto limit = options.max_frames;
+  auto drain = [&] {
+    while (graph->pull(*out))
+      if (limit < 0 || produced < limit) {
+        on_frame(*out, graph->output_time_base());
+        ++produced;
+      }
+  };
+  auto take = [&](AVFrame& f) {
+    if (limit >= 0 && produced >= limit) return;
+    if (video && window && !in_window(f.pts, p.time_base(), *window)) return;
+    if (!graph) graph.emplace(desc, p.type(), f, p.time_base(), p.source());
+    graph->push(f);
+    drain();
+  };
+  dec.decode_each(p, take);
+  dec.flush_each(take);
+  if (!graph) return;
+  graph->push_end();
+  drain();
+}
+
+}  // namespace detail
+
 /// Decodes packets whole and runs the frames through `filter_desc` (an FFmpeg filter
 /// description; "" for none). With a time window on the packets, the frames returned are
 /// exactly the window's: video frames whose timestamps lie in [start, end), selected before the
@@ -195,35 +259,12 @@ inline std::string seconds_text(double s) {
 ///     auto f = spdl::io::decode_packets(d.demux_video(), "scale=224:224,format=rgb24");
 inline frames decode_packets(const packets& p, const std::string& filter_desc = "",
                              const decoder_options& options = {}) {
-  decoder dec(p, options);
-  const auto& window = p.window();
-  const bool video = p.type() == media_type::video;
-  std::string desc = filter_desc;
-  if (!video && window) {
-    std::string trim = "atrim=start=" + detail::seconds_text(window->start);
-    if (std::isfinite(window->end)) trim += ":end=" + detail::seconds_text(window->end);
-    desc = desc.empty() ? trim : desc + "," + trim;
-  }
-  std::optional<filter_graph> graph;
   std::optional<frames> out;
-  const auto limit = options.max_frames;
-  auto full = [&] { return limit >= 0 && out && static_cast<std::int64_t>(out->size()) >= limit; };
-  auto take = [&](AVFrame& f) {
-    if (full()) return;
-    if (video && window && !detail::in_window(f.pts, p.time_base(), *window)) return;
-    if (!graph) {
-      graph.emplace(desc, p.type(), f, p.time_base(), p.source());
-      out.emplace(p.type(), graph->output_time_base(), p.source());
-    }
-    graph->push(f);
-    graph->pull(*out);
-  };
-  dec.decode_each(p, take);
-  dec.flush_each(take);
+  detail::decode_filtered(p, filter_desc, options, [&](AVFrame& f, AVRational tb) {
+    if (!out) out.emplace(p.type(), tb, p.source());
+    out->push_back(detail::ref_frame(&f));
+  });
   if (!out) return frames(p.type(), p.time_base(), p.source());
-  graph->push_end();
-  graph->pull(*out);
-  if (limit >= 0) out->truncate(static_cast<std::size_t>(limit));
   return std::move(*out);
 }
 

@@ -104,16 +104,24 @@ class filter_graph {
                                       "cannot end the input: " + detail::av_error_text(rc)));
   }
 
+  /// Takes the next frame the graph has ready into `out` (unreferenced first); false when none
+  /// is ready.
+  bool pull(AVFrame& out) {
+    av_frame_unref(&out);
+    const int rc = av_buffersink_get_frame(sink_, &out);
+    if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return false;
+    if (rc < 0)
+      throw io_error(detail::describe("filter_graph", source_,
+                                      "cannot filter: " + detail::av_error_text(rc)));
+    return true;
+  }
+
   /// Moves every frame the graph has ready into `out`.
   void pull(frames& out) {
     for (;;) {
       detail::frame_ptr f(av_frame_alloc());
       if (!f) throw std::bad_alloc();
-      const int rc = av_buffersink_get_frame(sink_, f.get());
-      if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
-      if (rc < 0)
-        throw io_error(detail::describe("filter_graph", source_,
-                                        "cannot filter: " + detail::av_error_text(rc)));
+      if (!pull(*f)) return;
       out.push_back(std::move(f));
     }
   }
