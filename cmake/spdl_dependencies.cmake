@@ -14,7 +14,7 @@ if(NOT TARGET spdl_asio)
 endif()
 
 # spdl::io: libjpeg-turbo, stb and FFmpeg through pkg-config (Debian: libturbojpeg0-dev,
-# libstb-dev, libavcodec-dev, libavformat-dev, libavfilter-dev, libavutil-dev, libswscale-dev), DLPack through its
+# libstb-dev, libavcodec-dev, libavformat-dev, libavfilter-dev, libavutil-dev, libswscale-dev, zlib1g-dev), DLPack through its
 # CMake package (libdlpack-dev).
 if(SPDL_BUILD_IO)
   find_package(PkgConfig REQUIRED)
@@ -22,5 +22,6 @@ if(SPDL_BUILD_IO)
   pkg_check_modules(spdl_stb REQUIRED IMPORTED_TARGET GLOBAL stb)
   pkg_check_modules(spdl_ffmpeg REQUIRED IMPORTED_TARGET GLOBAL
                     libavcodec libavformat libavfilter libavutil libswscale)
+  pkg_check_modules(spdl_zlib REQUIRED IMPORTED_TARGET GLOBAL zlib)
   find_package(dlpack REQUIRED)
 endif()

@@ -1,7 +1,7 @@
 #pragma once
 /// \file
 /// Media I/O: buffers (DLPack), image decoding; video and audio on FFmpeg (demux, decode, filter,
-/// convert, encode, mux); WAV and NPY readers. Needs libjpeg-turbo, stb, FFmpeg and DLPack.
+/// convert, encode, mux); WAV, NPY and NPZ readers; TAR archives. Needs libjpeg-turbo, stb, FFmpeg and DLPack.
 
 #include <spdl/io/audio.hpp>
 #include <spdl/io/buffer.hpp>
@@ -15,6 +15,9 @@
 #include <spdl/io/image.hpp>
 #include <spdl/io/muxer.hpp>
 #include <spdl/io/npy.hpp>
+#include <spdl/io/npz.hpp>
 #include <spdl/io/packets.hpp>
+#include <spdl/io/sample_decode.hpp>
+#include <spdl/io/tar.hpp>
 #include <spdl/io/video.hpp>
 #include <spdl/io/wav.hpp>

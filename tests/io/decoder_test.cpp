@@ -269,3 +269,28 @@ TEST_CASE("8 threads load the same and different files at once", "[video][audio]
   });
   CHECK(failures == 0);
 }
+
+TEST_CASE("sample_decode_video gives the chosen frames, decoding only their groups of pictures", "[video]") {
+  auto cfg = io::video_encode_config{.frame_rate = 20, .codec = "libx264", .gop_size = 8, .max_b_frames = 2,
+                                     .options = {{"preset", "veryfast"}}};
+  const auto path = make_video("sample.mp4", source_frames(), cfg);
+  io::demuxer d(path);
+  io::packets p = d.demux_video();
+  const io::buffer all = io::convert_frames(io::decode_packets(p, "format=pix_fmts=rgb24"));
+  const std::size_t picks[] = {17, 0, 5, 39, 17, 18};
+  io::frames f = io::sample_decode_video(p, picks, "format=pix_fmts=rgb24");
+  REQUIRE(f.size() == 6);
+  const io::buffer got = io::convert_frames(f);
+  for (std::size_t i = 0; i < 6; ++i) {
+    INFO("pick " << i << ": frame " << picks[i]);
+    CHECK(frame_bytes(got, static_cast<std::int64_t>(i), 1) == frame_bytes(all, static_cast<std::int64_t>(picks[i]), 1));
+  }
+  // Indices count within the packets' window.
+  io::packets w = io::demuxer(path).demux_video(io::time_window{1.0, 1.5});
+  const std::size_t in_window[] = {0, 9};
+  const io::buffer wf = io::convert_frames(io::sample_decode_video(w, in_window, "format=pix_fmts=rgb24"));
+  CHECK(frame_bytes(wf, 0, 1) == frame_bytes(all, 20, 1));
+  CHECK(frame_bytes(wf, 1, 1) == frame_bytes(all, 29, 1));
+  const std::size_t past[] = {10};
+  CHECK_THROWS_AS(io::sample_decode_video(w, past), std::out_of_range);
+}

@@ -91,8 +91,7 @@ pixels swscale_resize(const pixels& src, int sw, int sh, int dw, int dh) {
   const int out_strides[4] = {dw * 3};
   sws_scale(sws, in_planes, in_strides, 0, sh, out_planes, out_strides);
   sws_freeContext(sws);
-  out.resize(out.size() - padding);
-  return out;
+  return pixels(out.begin(), out.end() - static_cast<std::ptrdiff_t>(padding));
 }
 
 }  // namespace

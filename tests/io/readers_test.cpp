@@ -2,13 +2,19 @@
 // formats specify (and as Python's wave module and numpy.save write them).
 
 #include <spdl/io/npy.hpp>
+#include <spdl/io/npz.hpp>
+#include <spdl/io/tar.hpp>
 #include <spdl/io/wav.hpp>
 
 #include "../support/images.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <zlib.h>
+
+#include <array>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -263,4 +269,220 @@ TEST_CASE("NPY: bad input names the source and the reason", "[io][npy][errors]")
   const auto missing = std::filesystem::temp_directory_path() / "spdl-no-such.npy";
   CHECK(message_of<io::io_error>([&] { (void)io::load_npy(missing); }).find(missing.string()) !=
         std::string::npos);
+}
+
+namespace {
+
+struct zip_file {
+  std::string name;
+  bytes data;
+  bool deflate = false;
+  std::uint16_t method_override = 0xFFFF;
+};
+
+bytes deflate_raw(const bytes& in) {
+  z_stream z{};
+  REQUIRE(deflateInit2(&z, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  bytes out(deflateBound(&z, static_cast<uLong>(in.size())));
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+void put64(bytes& b, std::uint64_t v) { put(b, &v, 8); }
+
+// A ZIP archive as Python's zipfile writes numpy's .npz; `zip64` writes the 64-bit records
+// (central directory extra fields, ZIP64 end record and locator) that archives over 4 GiB need.
+bytes zip(const std::vector<zip_file>& files, bool zip64 = false) {
+  bytes out, dir;
+  for (const auto& f : files) {
+    const bytes stored = f.deflate ? deflate_raw(f.data) : f.data;
+    const auto crc = static_cast<std::uint32_t>(
+        crc32(0, reinterpret_cast<const Bytef*>(f.data.data()), static_cast<uInt>(f.data.size())));
+    const std::uint16_t method = f.method_override != 0xFFFF ? f.method_override : f.deflate ? 8 : 0;
+    const auto offset = static_cast<std::uint32_t>(out.size());
+    put32(out, 0x04034b50);
+    put16(out, 20); put16(out, 0); put16(out, method); put16(out, 0); put16(out, 0x21);
+    put32(out, crc); put32(out, static_cast<std::uint32_t>(stored.size()));
+    put32(out, static_cast<std::uint32_t>(f.data.size()));
+    put16(out, static_cast<std::uint16_t>(f.name.size())); put16(out, 4);
+    put_str(out, f.name);
+    put16(out, 0xcafe); put16(out, 0);  // an extra field readers must step over
+    out.insert(out.end(), stored.begin(), stored.end());
+
+    put32(dir, 0x02014b50);
+    put16(dir, 45); put16(dir, 20); put16(dir, 0); put16(dir, method); put16(dir, 0); put16(dir, 0x21);
+    put32(dir, crc);
+    put32(dir, zip64 ? 0xFFFFFFFF : static_cast<std::uint32_t>(stored.size()));
+    put32(dir, zip64 ? 0xFFFFFFFF : static_cast<std::uint32_t>(f.data.size()));
+    put16(dir, static_cast<std::uint16_t>(f.name.size())); put16(dir, zip64 ? 28 : 0); put16(dir, 0);
+    put16(dir, 0); put16(dir, 0); put32(dir, 0);
+    put32(dir, zip64 ? 0xFFFFFFFF : offset);
+    put_str(dir, f.name);
+    if (zip64) {
+      put16(dir, 0x0001); put16(dir, 24);
+      put64(dir, f.data.size()); put64(dir, stored.size()); put64(dir, offset);
+    }
+  }
+  const auto dir_offset = out.size();
+  out.insert(out.end(), dir.begin(), dir.end());
+  if (zip64) {
+    const auto end64 = out.size();
+    put32(out, 0x06064b50); put64(out, 44); put16(out, 45); put16(out, 45); put32(out, 0); put32(out, 0);
+    put64(out, files.size()); put64(out, files.size()); put64(out, dir.size()); put64(out, dir_offset);
+    put32(out, 0x07064b50); put32(out, 0); put64(out, end64); put32(out, 1);
+  }
+  put32(out, 0x06054b50); put16(out, 0); put16(out, 0);
+  put16(out, zip64 ? 0xFFFF : static_cast<std::uint16_t>(files.size()));
+  put16(out, zip64 ? 0xFFFF : static_cast<std::uint16_t>(files.size()));
+  put32(out, zip64 ? 0xFFFFFFFF : static_cast<std::uint32_t>(dir.size()));
+  put32(out, zip64 ? 0xFFFFFFFF : static_cast<std::uint32_t>(dir_offset));
+  put16(out, 0);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("NPZ: stored, deflated and ZIP64 archives give their arrays by name", "[io][npz]") {
+  std::vector<float> x(600);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 17) * 0.5f;
+  const std::vector<std::int64_t> y{1, -2, 3, 1LL << 40};
+  const std::vector<std::int16_t> z{1, 2, 3, 4, 5, 6};
+  for (const bool compressed : {false, true})
+    for (const bool zip64 : {false, true}) {
+      DYNAMIC_SECTION((compressed ? "deflate" : "stored") << (zip64 ? ", ZIP64" : "")) {
+        const auto archive = zip({{"x.npy", npy("<f4", "(20, 30)", raw(x)), compressed},
+                                  {"y.npy", npy("<i8", "(4,)", raw(y)), compressed},
+                                  {"sub/z.npy", npy("<i2", "(2, 3)", raw(z), true), compressed}},
+                                 zip64);
+        auto arrays = io::load_npz(archive);
+        REQUIRE(arrays.size() == 3);
+        CHECK(shape_of(arrays.at("x")) == std::vector<std::int64_t>{20, 30});
+        CHECK(values<float>(arrays.at("x")) == x);
+        CHECK(values<std::int64_t>(arrays.at("y")) == y);
+        CHECK(values<std::int16_t>(arrays.at("sub/z")) == std::vector<std::int16_t>{1, 3, 5, 2, 4, 6});
+        const auto path = write_temp("spdl-test.npz", archive);
+        CHECK(values<float>(io::load_npz(path).at("x")) == x);
+      }
+    }
+}
+
+TEST_CASE("NPZ: bad input names the archive, the member and the reason", "[io][npz][errors]") {
+  const std::vector<float> f(64, 2.f);
+  const auto good = zip({{"a.npy", npy("<f4", "(64,)", raw(f))}});
+  auto message = [](const bytes& b) { return message_of<io::io_error>([&] { (void)io::load_npz(b); }); };
+  CHECK(message({}) == "load_npz: '<memory>': empty input (0 bytes)");
+  CHECK(message(raw(f)).find("not a ZIP archive") != std::string::npos);
+  auto cut = good;
+  cut.erase(cut.begin() + 40, cut.begin() + 140);  // the directory now points past its members
+  CHECK_THROWS_AS(io::load_npz(cut), io::io_error);
+  auto flipped = good;
+  flipped[34 + 4 + 5 + 128 + 8] ^= std::byte{1};  // a byte of the array's data
+  CHECK(message(flipped).find("CRC-32 mismatch") != std::string::npos);
+  const auto bad_member = zip({{"bad.npy", raw(f)}});
+  CHECK(message(bad_member).find("<memory>: bad.npy") != std::string::npos);
+  CHECK_THROWS_AS(io::load_npz(zip({{"a.npy", npy("<f4", "(64,)", raw(f)), false, 12}})), io::unsupported_error);
+  auto broken = zip({{"a.npy", npy("<f4", "(64,)", raw(f)), true}});
+  broken[34 + 4 + 5] ^= std::byte{0xff};  // the first byte of the deflate stream
+  CHECK_THROWS_AS(io::load_npz(broken), io::io_error);
+  const auto missing = std::filesystem::temp_directory_path() / "spdl-no-such.npz";
+  CHECK(message_of<io::io_error>([&] { (void)io::load_npz(missing); }).find(missing.string()) != std::string::npos);
+}
+
+namespace {
+
+// One 512-byte ustar header (checksum filled in) followed by `data` padded to 512 bytes.
+void tar_add(bytes& out, const std::string& name, const bytes& data, char type = '0',
+             const std::string& prefix = "") {
+  std::array<char, 512> h{};
+  std::memcpy(h.data(), name.data(), std::min<std::size_t>(name.size(), 100));
+  std::snprintf(h.data() + 100, 8, "%07o", 0644);
+  std::snprintf(h.data() + 124, 12, "%011llo", static_cast<unsigned long long>(data.size()));
+  std::snprintf(h.data() + 136, 12, "%011o", 0);
+  h[156] = type;
+  std::memcpy(h.data() + 257, "ustar", 6);
+  h[263] = '0';
+  h[264] = '0';
+  std::memcpy(h.data() + 345, prefix.data(), std::min<std::size_t>(prefix.size(), 155));
+  std::memset(h.data() + 148, ' ', 8);
+  unsigned sum = 0;
+  for (char c : h) sum += static_cast<unsigned char>(c);
+  std::snprintf(h.data() + 148, 8, "%06o", sum);
+  put(out, h.data(), 512);
+  out.insert(out.end(), data.begin(), data.end());
+  out.resize((out.size() + 511) / 512 * 512);
+}
+
+bytes text(const std::string& s) { return bytes(reinterpret_cast<const std::byte*>(s.data()), reinterpret_cast<const std::byte*>(s.data()) + s.size()); }
+
+std::string pax_record(const std::string& key, const std::string& value) {
+  const std::string body = " " + key + "=" + value + "\n";
+  std::size_t len = body.size() + 1;
+  while (std::to_string(len).size() + body.size() != len) ++len;
+  return std::to_string(len) + body;
+}
+
+}  // namespace
+
+TEST_CASE("TAR: regular files in order, with ustar, GNU and PAX names", "[io][tar]") {
+  const std::string long_name(180, 'n');
+  bytes t;
+  tar_add(t, "dir/", {}, '5');
+  tar_add(t, "000001.jpg", text("jpeg bytes"));
+  tar_add(t, "000001.cls", text("7"));
+  tar_add(t, "file.txt", text("in a prefix"), '0', "some/deep/path");
+  tar_add(t, "././@LongLink", text(long_name + "/gnu.bin"), 'L');
+  tar_add(t, "gnu.bin", bytes(1000, std::byte{3}));
+  tar_add(t, "PaxHeaders/x", text(pax_record("path", "pax/ünïcode name.json") + pax_record("mtime", "1.5")), 'x');
+  tar_add(t, "short", text("{}"));
+  tar_add(t, "link", {}, '2');
+  tar_add(t, "empty", {});
+  t.resize(t.size() + 1024);  // the end marker: two zero blocks
+
+  io::tar_reader tar(t);
+  const auto entries = tar.entries();
+  REQUIRE(entries.size() == 6);
+  CHECK(entries[0].name == "000001.jpg");
+  CHECK(std::string(reinterpret_cast<const char*>(entries[0].data.data()), entries[0].data.size()) == "jpeg bytes");
+  CHECK(entries[0].data.data() == t.data() + 2 * 512);  // a view: after the directory's header and its own
+  CHECK(entries[1].name == "000001.cls");
+  CHECK(entries[2].name == "some/deep/path/file.txt");
+  CHECK(entries[3].name == long_name + "/gnu.bin");
+  CHECK(entries[3].data.size() == 1000);
+  CHECK(entries[4].name == "pax/ünïcode name.json");
+  CHECK(entries[5].name == "empty");
+  CHECK(entries[5].data.empty());
+  CHECK_FALSE(tar.next());
+
+  bytes unterminated;  // no end marker: the bytes simply end
+  tar_add(unterminated, "a", text("1"));
+  CHECK(io::tar_reader(unterminated).entries().size() == 1);
+  CHECK(io::tar_reader(bytes{}).entries().empty());
+}
+
+TEST_CASE("TAR: bad input names the source and the reason", "[io][tar][errors]") {
+  bytes t;
+  tar_add(t, "a.bin", bytes(2000, std::byte{1}));
+  auto message = [](const bytes& b) {
+    return message_of<io::io_error>([&] { (void)io::tar_reader(b, "shard.tar").entries(); });
+  };
+  CHECK(message(bytes(t.begin(), t.begin() + 1500)).find("'shard.tar': truncated: 'a.bin' needs 2000 bytes") !=
+        std::string::npos);
+  CHECK(message(bytes(t.begin(), t.begin() + 300)).find("truncated: 300 bytes where a 512-byte header belongs") !=
+        std::string::npos);
+  auto corrupt = t;
+  corrupt[10] = std::byte{'X'};
+  CHECK(message(corrupt).find("corrupt header (checksum") != std::string::npos);
+  auto bad_size = t;
+  bad_size[124] = std::byte{'9'};
+  CHECK_THROWS_AS(io::tar_reader(bad_size).entries(), io::io_error);
+  bytes bad_pax;
+  tar_add(bad_pax, "x", text("garbage without a length\n"), 'x');
+  tar_add(bad_pax, "a", text("1"));
+  CHECK(message(bad_pax).find("malformed PAX record") != std::string::npos);
 }

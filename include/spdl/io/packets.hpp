@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -80,10 +81,15 @@ class packets {
   void push_back(detail::packet_ptr p) { items_.push_back(std::move(p)); }
 
   /// New packets referring to the same compressed data.
-  [[nodiscard]] packets clone() const {
+  [[nodiscard]] packets clone() const { return clone(0, items_.size()); }
+  /// New packets referring to packets [first, last) (decode order).
+  [[nodiscard]] packets clone(std::size_t first, std::size_t last) const {
+    if (first > last || last > items_.size())
+      throw std::out_of_range("spdl::io::packets::clone: [" + std::to_string(first) + ", " +
+                              std::to_string(last) + ") outside " + std::to_string(items_.size()));
     packets copy(*this, 0);
-    copy.items_.reserve(items_.size());
-    for (const auto& p : items_) copy.items_.push_back(detail::ref_packet(p.get()));
+    copy.items_.reserve(last - first);
+    for (std::size_t i = first; i < last; ++i) copy.items_.push_back(detail::ref_packet(items_[i].get()));
     return copy;
   }
 
