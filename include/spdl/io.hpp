@@ -8,6 +8,7 @@
 #include <spdl/io/convert.hpp>
 #include <spdl/io/decoder.hpp>
 #include <spdl/io/demuxer.hpp>
+#include <spdl/io/encoder.hpp>
 #include <spdl/io/error.hpp>
 #include <spdl/io/ffmpeg_log.hpp>
 #include <spdl/io/filter_graph.hpp>

@@ -142,3 +142,40 @@ TEST_CASE("fps, num_frames, sizes, resize modes and formats give the documented 
   CHECK_THROWS_AS(io::load_video(path, {.width = 40, .mode = io::resize_mode::crop}), std::invalid_argument);
   CHECK_THROWS_AS(io::load_video(path, {.fps = -1}), std::invalid_argument);
 }
+
+TEST_CASE("an encoder on its own: packets that decode back, or go into a muxer", "[video]") {
+  io::encoder enc(io::video_encode_config{.width = 96, .height = 64, .frame_rate = 20, .codec = "ffv1", .pix_fmt = "bgr0"});
+  io::packets p = enc.encode_video(source_frames());
+  p.append(enc.flush());
+  REQUIRE(p.size() == 40);
+  CHECK(p.codec_name() == "ffv1");
+  CHECK(p.timestamp(20) == Approx(1.0));
+  const io::buffer back = io::convert_frames(io::decode_packets(p, "format=pix_fmts=rgb24"));
+  CHECK(frame_bytes(back, 0, 40) == frame_bytes(source_frames(), 0, 40));
+
+  // Into a container that wants global headers: the encoder must be made for it.
+  const auto path = scratch_dir() / "from-encoder.mkv";
+  io::muxer m(path);
+  io::encoder h264(io::video_encode_config{.width = 96, .height = 64, .frame_rate = 20, .codec = "libx264"},
+                   m.needs_global_header());
+  const int s = m.add_stream(h264);
+  m.open();
+  m.write_packets(s, h264.encode_video(source_frames()));
+  m.write_packets(s, h264.flush());
+  m.close();
+  CHECK(io::load_video(path).shape()[0] == 40);
+  CHECK(mean_abs(frame_bytes(io::load_video(path), 0, 40), frame_bytes(source_frames(), 0, 40)) < 6.0);
+
+  io::muxer mp4(scratch_dir() / "needs-global.mp4");
+  io::encoder plain(io::video_encode_config{.width = 96, .height = 64, .codec = "libx264"});
+  CHECK_THROWS_AS(mp4.add_stream(plain), std::invalid_argument);
+  CHECK_THROWS_AS(enc.encode_video(source_frames()), std::logic_error);  // flushed
+  io::encoder other(io::video_encode_config{.width = 32, .height = 32, .codec = "ffv1"});
+  CHECK_THROWS_AS(other.encode_video(source_frames()), std::invalid_argument);  // wrong size
+  CHECK_THROWS_AS(other.encode_audio(io::buffer({10, 2}, io::dtype::float32)), std::invalid_argument);
+  CHECK_THROWS_AS(io::encoder(io::video_encode_config{.width = 32, .height = 32, .codec = "no-such"}),
+                  io::unsupported_error);
+  CHECK_THROWS_AS(io::encoder(io::video_encode_config{.width = 32, .height = 32, .codec = "ffv1",
+                                                      .options = {{"no_such_option", "1"}}}),
+                  std::invalid_argument);
+}

@@ -39,15 +39,20 @@ class packets {
   /// Empty packets for `stream` (its codec parameters are copied).
   packets(media_type type, const AVStream& stream, std::string source,
           std::optional<time_window> window = {})
+      : packets(type, *stream.codecpar, stream.time_base, stream.avg_frame_rate, std::move(source),
+                window) {}
+
+  /// Empty packets of a stream described by `params` (copied), timed in `time_base`.
+  packets(media_type type, const AVCodecParameters& params, AVRational time_base,
+          AVRational frame_rate, std::string source, std::optional<time_window> window = {})
       : type_(type),
         source_(std::move(source)),
         window_(window),
-        time_base_(stream.time_base),
-        frame_rate_(stream.avg_frame_rate) {
-    detail::codec_parameters_ptr params(avcodec_parameters_alloc());
-    if (!params || avcodec_parameters_copy(params.get(), stream.codecpar) < 0)
-      throw std::bad_alloc();
-    params_ = std::shared_ptr<const AVCodecParameters>(std::move(params));
+        time_base_(time_base),
+        frame_rate_(frame_rate) {
+    detail::codec_parameters_ptr copy(avcodec_parameters_alloc());
+    if (!copy || avcodec_parameters_copy(copy.get(), &params) < 0) throw std::bad_alloc();
+    params_ = std::shared_ptr<const AVCodecParameters>(std::move(copy));
   }
 
   packets(packets&&) noexcept = default;
@@ -79,6 +84,11 @@ class packets {
 
   /// Appends a packet (the packets take it over).
   void push_back(detail::packet_ptr p) { items_.push_back(std::move(p)); }
+  /// Appends `more`'s packets (of the same stream: same time base).
+  void append(packets&& more) {
+    for (auto& p : more.items_) items_.push_back(std::move(p));
+    more.items_.clear();
+  }
 
   /// New packets referring to the same compressed data.
   [[nodiscard]] packets clone() const { return clone(0, items_.size()); }
