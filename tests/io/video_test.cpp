@@ -179,3 +179,40 @@ TEST_CASE("an encoder on its own: packets that decode back, or go into a muxer",
                                                       .options = {{"no_such_option", "1"}}}),
                   std::invalid_argument);
 }
+
+TEST_CASE("a stream that changes size mid-way gets a new filter graph for the new frames", "[video]") {
+  // MPEG-TS carries H.264 headers in band: the second half of this stream is 64x48.
+  io::encoder big(io::video_encode_config{.width = 96, .height = 64, .frame_rate = 20, .codec = "libx264"});
+  io::encoder small(io::video_encode_config{.width = 64, .height = 48, .frame_rate = 20, .codec = "libx264"});
+  io::packets first = big.encode_video(source_frames().first(20));
+  first.append(big.flush());
+  io::packets second = small.encode_video(moving_frames(20, 64, 48, 5));
+  second.append(small.flush());
+  const auto path = scratch_dir() / "size-change.ts";
+  {
+    io::muxer m(path);
+    const int s = m.add_stream(first);
+    m.open();
+    m.write_packets(s, first);
+    io::packets later(io::media_type::video, second.codec_parameters(), second.time_base(),
+                      second.frame_rate(), second.source());
+    for (std::size_t i = 0; i < second.size(); ++i) {  // 20 frames (1 s) after the first half
+      auto p = io::detail::ref_packet(&second[i]);
+      p->pts += 20;
+      p->dts += 20;
+      later.push_back(std::move(p));
+    }
+    m.write_packets(s, later);
+    m.close();
+  }
+  io::frames f = io::decode_packets(io::demuxer(path).demux_video(), "format=pix_fmts=rgb24");
+  REQUIRE(f.size() == 40);
+  CHECK(f[19].width == 96);
+  CHECK(f[20].width == 64);
+  CHECK(f[20].height == 48);
+  // Without a size asked for, the frames cannot share one buffer: an error that says so.
+  CHECK_THROWS_WITH(io::load_video(path), Catch::Contains("differs in size"));
+  // With one, every frame is scaled to it.
+  io::buffer v = io::load_video(path, {.width = 32, .height = 32});
+  CHECK(std::vector<std::int64_t>(v.shape().begin(), v.shape().end()) == std::vector<std::int64_t>{40, 32, 32, 3});
+}

@@ -237,6 +237,11 @@ void decode_filtered(const packets& p, const std::string& filter_desc, const dec
   auto take = [&](AVFrame& f) {
     if (limit >= 0 && produced >= limit) return;
     if (video && window && !in_window(f.pts, p.time_base(), *window)) return;
+    if (graph && !graph->fits(f)) {  // the stream changed size or format: a new graph
+      graph->push_end();
+      drain();
+      graph.reset();
+    }
     if (!graph) graph.emplace(desc, p.type(), f, p.time_base(), p.source());
     graph->push(f);
     drain();
@@ -254,7 +259,9 @@ void decode_filtered(const packets& p, const std::string& filter_desc, const dec
 /// description; "" for none). With a time window on the packets, the frames returned are
 /// exactly the window's: video frames whose timestamps lie in [start, end), selected before the
 /// filter runs; audio cut sample-exactly to [start, end) after it runs (so at the output rate:
-/// samples round(start·R) up to round(end·R), timestamps taken to the microsecond).
+/// samples round(start·R) up to round(end·R), timestamps taken to the microsecond). When the
+/// stream changes frame size or format mid-way, the filter graph is rebuilt for the new frames
+/// (filters that keep state, such as fps, start again there).
 ///
 ///     auto f = spdl::io::decode_packets(d.demux_video(), "scale=224:224,format=rgb24");
 inline frames decode_packets(const packets& p, const std::string& filter_desc = "",

@@ -36,7 +36,14 @@ class filter_graph {
   /// `time_base`. Throws std::invalid_argument naming the description when FFmpeg rejects it.
   filter_graph(const std::string& description, media_type type, const AVFrame& like,
                AVRational time_base, std::string source, int threads = 1)
-      : type_(type), source_(std::move(source)), graph_(avfilter_graph_alloc()) {
+      : type_(type),
+        source_(std::move(source)),
+        in_format_(like.format),
+        in_width_(like.width),
+        in_height_(like.height),
+        in_rate_(like.sample_rate),
+        in_channels_(like.ch_layout.nb_channels),
+        graph_(avfilter_graph_alloc()) {
     if (!graph_) throw std::bad_alloc();
     graph_->nb_threads = threads;
     const bool video = type == media_type::video;
@@ -73,6 +80,15 @@ class filter_graph {
       throw std::invalid_argument(detail::describe(
           "filter_graph", source_,
           "FFmpeg rejects the filter description '" + text + "': " + detail::av_error_text(rc)));
+  }
+
+  /// Whether `f` is shaped like the frames the graph was built for (a stream may change its
+  /// size or format mid-way; the graph must then be rebuilt).
+  [[nodiscard]] bool fits(const AVFrame& f) const noexcept {
+    return f.format == in_format_ &&
+           (type_ == media_type::video
+                ? f.width == in_width_ && f.height == in_height_
+                : f.sample_rate == in_rate_ && f.ch_layout.nb_channels == in_channels_);
   }
 
   /// Feeds one frame (the caller keeps its own reference).
@@ -168,6 +184,7 @@ class filter_graph {
 
   media_type type_;
   std::string source_;
+  int in_format_, in_width_, in_height_, in_rate_, in_channels_;
   detail::filter_graph_ptr graph_;
   AVFilterContext* source_filter_ = nullptr;  // owned by graph_
   AVFilterContext* sink_ = nullptr;           // owned by graph_

@@ -82,9 +82,14 @@ inline frames sample_decode_video(const packets& p, std::span<const std::size_t>
     if (it == decoded.end())
       throw io_error(detail::describe("sample_decode_video", p.source(),
                                       "frame " + std::to_string(k) + " did not come out of the decoder"));
+    if (graph && !graph->fits(*it->second)) {  // the stream changed size or format
+      graph->push_end();
+      graph->pull(*out);
+      graph.reset();
+    }
     if (!graph) {
       graph.emplace(filter_desc, media_type::video, *it->second, p.time_base(), p.source());
-      out.emplace(media_type::video, graph->output_time_base(), p.source());
+      if (!out) out.emplace(media_type::video, graph->output_time_base(), p.source());
     }
     graph->push(*it->second);
     graph->pull(*out);
