@@ -17,6 +17,7 @@
 #include <limits>
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -222,7 +223,7 @@ void decode_filtered(const packets& p, const std::string& filter_desc, const dec
     if (std::isfinite(window->end)) trim += ":end=" + seconds_text(window->end);
     desc = desc.empty() ? trim : desc + "," + trim;
   }
-  std::optional<filter_graph> graph;
+  std::unique_ptr<filter_graph> graph;  // (not optional: GCC 12 warns falsely about optional here)
   frame_ptr out(av_frame_alloc());
   if (!out) throw std::bad_alloc();
   std::int64_t produced = 0;
@@ -242,7 +243,7 @@ void decode_filtered(const packets& p, const std::string& filter_desc, const dec
       drain();
       graph.reset();
     }
-    if (!graph) graph.emplace(desc, p.type(), f, p.time_base(), p.source());
+    if (!graph) graph = std::make_unique<filter_graph>(desc, p.type(), f, p.time_base(), p.source());
     graph->push(f);
     drain();
   };

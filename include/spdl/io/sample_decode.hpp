@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <span>
@@ -75,7 +76,7 @@ inline frames sample_decode_video(const packets& p, std::span<const std::size_t>
     dec.decode_each(group, keep);
     dec.flush_each(keep);
   }
-  std::optional<filter_graph> graph;
+  std::unique_ptr<filter_graph> graph;  // (not optional: GCC 12 warns falsely about optional here)
   std::optional<frames> out;
   for (const auto k : indices) {
     const auto it = decoded.find(p[shown[k]].pts);
@@ -88,7 +89,7 @@ inline frames sample_decode_video(const packets& p, std::span<const std::size_t>
       graph.reset();
     }
     if (!graph) {
-      graph.emplace(filter_desc, media_type::video, *it->second, p.time_base(), p.source());
+      graph = std::make_unique<filter_graph>(filter_desc, media_type::video, *it->second, p.time_base(), p.source());
       if (!out) out.emplace(media_type::video, graph->output_time_base(), p.source());
     }
     graph->push(*it->second);
