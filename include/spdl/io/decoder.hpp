@@ -10,12 +10,12 @@
 #include <spdl/io/frames.hpp>
 #include <spdl/io/packets.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
-#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>

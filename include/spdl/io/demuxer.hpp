@@ -226,11 +226,10 @@ class demuxer {
     if (!state_->dirty && start <= 0) return;
     const int index = checked_index(type);
     const AVStream* s = state_->context->streams[index];
-    std::int64_t ts = std::isfinite(start) && start > 0
-                          ? static_cast<std::int64_t>(std::floor(start / av_q2d(s->time_base)))
-                          : std::numeric_limits<std::int64_t>::min();
-    if (ts == std::numeric_limits<std::int64_t>::min())
-      ts = s->start_time != AV_NOPTS_VALUE ? s->start_time : 0;
+    const std::int64_t ts =
+        std::isfinite(start) && start > 0
+            ? static_cast<std::int64_t>(std::floor(start / av_q2d(s->time_base)))
+            : (s->start_time != AV_NOPTS_VALUE ? s->start_time : 0);
     // A stream that cannot seek is read from where it is: on a fresh demuxer that is the start,
     // and frames before the window are dropped after decoding; after a read, data is lost.
     const int rc = av_seek_frame(state_->context.get(), index, ts, AVSEEK_FLAG_BACKWARD);

@@ -15,27 +15,15 @@
 #include <spdl/io/detail/ffmpeg.hpp>
 #include <spdl/io/encoder.hpp>
 #include <spdl/io/error.hpp>
-#include <spdl/io/filter_graph.hpp>
 #include <spdl/io/image.hpp>
 #include <spdl/io/packets.hpp>
 
-extern "C" {
-#include <libavutil/channel_layout.h>
-#include <libavutil/imgutils.h>
-#include <libavutil/pixdesc.h>
-#include <libavutil/samplefmt.h>
-}
-
-#include <algorithm>
-#include <cstdint>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace spdl::io {

@@ -22,6 +22,7 @@
 #include <memory>
 #include <numeric>
 #include <optional>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -51,7 +52,7 @@ inline frames sample_decode_video(const packets& p, std::span<const std::size_t>
   std::stable_sort(shown.begin(), shown.end(), [&](std::size_t a, std::size_t b) { return p[a].pts < p[b].pts; });
   // Which group of pictures (its first packet: a key frame) holds each chosen frame.
   std::map<std::size_t, std::size_t> group_end;  // first packet -> one past the last packet needed
-  std::map<std::int64_t, std::size_t> wanted;      // pts -> how many times it is asked for
+  std::set<std::int64_t> wanted;                   // the chosen frames' pts
   for (const auto k : indices) {
     if (k >= shown.size())
       throw std::out_of_range(detail::describe("sample_decode_video", p.source(),
@@ -64,7 +65,7 @@ inline frames sample_decode_video(const packets& p, std::span<const std::size_t>
     std::size_t end = at + 1;
     while (end < p.size() && !(p[end].flags & AV_PKT_FLAG_KEY)) ++end;
     group_end[key] = std::max(group_end[key], end);
-    ++wanted[p[at].pts];
+    wanted.insert(p[at].pts);
   }
   decoder dec(p, options);
   std::map<std::int64_t, detail::frame_ptr> decoded;
