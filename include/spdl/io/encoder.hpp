@@ -274,9 +274,10 @@ class encoder {
   }
 
   void drain_graph(packets& out) {
-    detail::frame_ptr f(av_frame_alloc());
-    if (!f) throw std::bad_alloc();
-    while (graph_->pull(*f)) send(f.get(), out);
+    if (!converted_) converted_.reset(av_frame_alloc());
+    if (!converted_) throw std::bad_alloc();
+    while (graph_->pull(*converted_)) send(converted_.get(), out);
+    av_frame_unref(converted_.get());
   }
 
   // Sends a frame (null: the end) and takes every packet the encoder has ready.
@@ -302,6 +303,7 @@ class encoder {
   detail::codec_context_ptr context_;
   detail::codec_parameters_ptr params_;
   std::optional<filter_graph> graph_;
+  detail::frame_ptr converted_;  // the graph's output frame, reused
   std::int64_t next_pts_ = 0;
   bool flushed_ = false;
 };

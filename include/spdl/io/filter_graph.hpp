@@ -93,20 +93,22 @@ class filter_graph {
 
   /// Feeds one frame (the caller keeps its own reference).
   void push(const AVFrame& frame) {
-    const AVFrame* f = &frame;
-    detail::frame_ptr fixed;
+    int rc = 0;
     if (type_ == media_type::audio && frame.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC &&
         frame.ch_layout.nb_channels <= 8) {
       // A stream without a channel layout (WAV often has none) gets the default one for its
-      // channel count, as the source filter was told.
-      fixed = detail::ref_frame(&frame);
-      const int n = frame.ch_layout.nb_channels;
-      av_channel_layout_uninit(&fixed->ch_layout);
-      av_channel_layout_default(&fixed->ch_layout, n);
-      f = fixed.get();
+      // channel count, as the source filter was told: on a second reference to the samples,
+      // which the graph then takes over (one frame struct, reused for every frame).
+      if (!relabelled_) relabelled_.reset(av_frame_alloc());
+      if (!relabelled_ || av_frame_ref(relabelled_.get(), &frame) < 0) throw std::bad_alloc();
+      av_channel_layout_uninit(&relabelled_->ch_layout);
+      av_channel_layout_default(&relabelled_->ch_layout, frame.ch_layout.nb_channels);
+      rc = av_buffersrc_add_frame_flags(source_filter_, relabelled_.get(), 0);
+      av_frame_unref(relabelled_.get());  // left with nothing on success; released on failure
+    } else {
+      rc = av_buffersrc_add_frame_flags(source_filter_, const_cast<AVFrame*>(&frame),
+                                        AV_BUFFERSRC_FLAG_KEEP_REF);
     }
-    const int rc = av_buffersrc_add_frame_flags(source_filter_, const_cast<AVFrame*>(f),
-                                                AV_BUFFERSRC_FLAG_KEEP_REF);
     if (rc < 0)
       throw io_error(detail::describe("filter_graph", source_,
                                       "cannot feed a frame: " + detail::av_error_text(rc)));
@@ -188,6 +190,7 @@ class filter_graph {
   detail::filter_graph_ptr graph_;
   AVFilterContext* source_filter_ = nullptr;  // owned by graph_
   AVFilterContext* sink_ = nullptr;           // owned by graph_
+  detail::frame_ptr relabelled_;              // see push
 };
 
 }  // namespace spdl::io
