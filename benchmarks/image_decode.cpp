@@ -5,12 +5,13 @@
 #include <spdl/pipeline.hpp>
 
 #include <benchmark/benchmark.h>
+
+#include "on_threads.hpp"
 #include <stb_image.h>
 #include <stb_image_write.h>
 #include <turbojpeg.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <random>
@@ -52,16 +53,7 @@ const std::vector<bytes>& corpus() {
 // Runs `work(i)` for i in [0, count) on one thread per core; reports items/s.
 void on_all_cores(benchmark::State& state, std::size_t count,
                   const std::function<void(std::size_t)>& work) {
-  const unsigned cores = std::thread::hardware_concurrency();
-  for (auto _ : state) {
-    std::atomic<std::size_t> next{0};
-    std::vector<std::thread> threads;
-    for (unsigned t = 0; t < cores; ++t)
-      threads.emplace_back([&] {
-        for (std::size_t i; (i = next.fetch_add(1)) < count;) work(i);
-      });
-    for (auto& t : threads) t.join();
-  }
+  for (auto _ : state) spdl::bench::on_threads(std::thread::hardware_concurrency(), count, work);
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(count));
 }
 

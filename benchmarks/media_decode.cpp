@@ -14,6 +14,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "on_threads.hpp"
+
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -158,16 +160,7 @@ const std::vector<fs::path>& clips(bool npy) {
   return npy ? np : wav;
 }
 
-// Runs `work(i)` for i in [0, count) on `workers` threads.
-void on_threads(unsigned workers, std::size_t count, const std::function<void(std::size_t)>& work) {
-  std::atomic<std::size_t> next{0};
-  std::vector<std::thread> threads;
-  for (unsigned t = 0; t < workers; ++t)
-    threads.emplace_back([&] {
-      for (std::size_t i; (i = next.fetch_add(1)) < count;) work(i);
-    });
-  for (auto& t : threads) t.join();
-}
+using spdl::bench::on_threads;
 
 // FFmpeg's command-line tool on each file, two processes at a time.
 void ffmpeg_cli(benchmark::State& state, const std::vector<fs::path>& files, const std::string& output,
