@@ -19,8 +19,10 @@ extern "C" {
 #include <libavutil/channel_layout.h>
 }
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <span>
@@ -70,15 +72,17 @@ inline buffer load_audio(demuxer& d, const audio_options& o) {
   const std::string desc = audio_filter_desc(o);
   packets p = d.demux_audio(o.window);
   const int rate = o.sample_rate > 0 ? o.sample_rate : p.codec_parameters().sample_rate;
-  frame_writer out(media_type::audio, d.source(),
-                   static_cast<std::int64_t>(std::ceil(covered_seconds(p) * rate)) + 1);
+  const auto estimate = static_cast<std::int64_t>(std::ceil(covered_seconds(p) * rate)) + 1;
+  frame_writer out(media_type::audio, d.source(), std::max<std::int64_t>(estimate, o.num_frames));
   decode_filtered(p, desc, {}, [&](AVFrame& f, AVRational) { out.append(f); });
-  const auto type = o.format == sample_format::f32 ? dtype::float32 : dtype::int16;
-  buffer b = out.empty() ? buffer({0, o.num_channels > 0 ? o.num_channels
-                                                         : p.codec_parameters().ch_layout.nb_channels},
-                                  type)
-                         : out.finish();
-  return o.num_frames > 0 ? fit_length(b, o.num_frames, false) : b;
+  if (!out.empty()) return out.finish(o.num_frames > 0 ? o.num_frames : -1, false);
+  // No samples: T = 0, or num_frames of silence.
+  const std::int64_t channels =
+      o.num_channels > 0 ? o.num_channels : p.codec_parameters().ch_layout.nb_channels;
+  buffer silence({std::max(o.num_frames, 0), channels},
+                 o.format == sample_format::f32 ? dtype::float32 : dtype::int16);
+  std::memset(silence.data(), 0, silence.size_bytes());
+  return silence;
 }
 
 }  // namespace detail

@@ -164,10 +164,20 @@ class frame_writer {
   [[nodiscard]] std::int64_t count() const noexcept { return count_; }
   [[nodiscard]] bool empty() const noexcept { return count_ == 0; }
 
-  /// The buffer: exactly the entries appended (room left over is not copied away).
-  [[nodiscard]] buffer finish() const {
+  /// The buffer: the entries appended (room left over is not copied away). With `length`:
+  /// exactly that many, trimmed, or padded in place by repeating the last entry
+  /// (`repeat_last`) or with zeros.
+  [[nodiscard]] buffer finish(std::int64_t length = -1, bool repeat_last = false) {
     if (!shape_) throw std::invalid_argument(describe("convert_frames", source_, "no frames"));
-    return storage_.first(count_);
+    if (length < 0) length = count_;
+    reserve(length);
+    std::byte* base = storage_.data();
+    for (std::int64_t i = count_; i < length; ++i) {
+      std::byte* at = base + static_cast<std::size_t>(i) * entry_;
+      if (repeat_last) std::memcpy(at, at - entry_, entry_);
+      else std::memset(at, 0, entry_);
+    }
+    return storage_.first(length);
   }
 
  private:
@@ -209,25 +219,6 @@ class frame_writer {
   std::int64_t count_ = 0;
   buffer storage_;
 };
-
-/// `b` with exactly `n` entries along its first dimension: trimmed, or padded by repeating the
-/// last entry (`repeat_last`) or with zeros.
-inline buffer fit_length(const buffer& b, std::int64_t n, bool repeat_last) {
-  const std::int64_t have = b.shape()[0];
-  if (have == n) return b;
-  std::vector<std::int64_t> shape(b.shape().begin(), b.shape().end());
-  shape[0] = n;
-  buffer out(std::move(shape), b.dtype());
-  const std::size_t row = have > 0 ? b.size_bytes() / static_cast<std::size_t>(have)
-                                   : out.size_bytes() / static_cast<std::size_t>(n);
-  const std::size_t keep = static_cast<std::size_t>(std::min(have, n)) * row;
-  std::memcpy(out.data(), b.data(), keep);
-  for (std::size_t at = keep; at < out.size_bytes(); at += row) {
-    if (repeat_last && have > 0) std::memcpy(out.data() + at, b.data() + keep - row, row);
-    else std::memset(out.data() + at, 0, row);
-  }
-  return out;
-}
 
 }  // namespace detail
 

@@ -88,10 +88,11 @@ inline buffer load_video(demuxer& d, const video_options& o) {
   decoder_options dopt;
   dopt.threads = o.decoder_threads;
   if (o.num_frames > 0) dopt.max_frames = o.num_frames;
-  // Room for every frame up front: one per packet, or the window's length at the fps asked for.
+  // Room for every frame up front: num_frames exactly, or one per packet, or the window's
+  // length at the fps asked for.
   std::int64_t expected = static_cast<std::int64_t>(p.size());
   if (o.fps > 0) expected = static_cast<std::int64_t>(std::ceil(covered_seconds(p) * o.fps)) + 1;
-  if (o.num_frames > 0) expected = std::min<std::int64_t>(expected, o.num_frames);
+  if (o.num_frames > 0) expected = o.num_frames;
   frame_writer out(media_type::video, d.source(), expected);
   decode_filtered(p, desc, dopt, [&](AVFrame& f, AVRational) { out.append(f); });
   if (out.empty()) {
@@ -105,8 +106,7 @@ inline buffer load_video(demuxer& d, const video_options& o) {
     const std::int64_t h = o.height > 0 ? o.height : par.height;
     return buffer({0, h, w, static_cast<std::int64_t>(channels(order_of(o.format)))}, dtype::uint8);
   }
-  buffer b = out.finish();
-  return o.num_frames > 0 ? fit_length(b, o.num_frames, true) : b;
+  return out.finish(o.num_frames > 0 ? o.num_frames : -1, true);
 }
 
 }  // namespace detail
