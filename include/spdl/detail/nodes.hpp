@@ -411,6 +411,7 @@ class sink_node final : public node {
 
  private:
   asio::awaitable<void> run(runtime& rt) {
+    using put_result = typename sink_queue<T>::put_result;
     for (;;) {
       // Room first, then the item: an item never waits outside a queue.
       if (!queue_.has_room() && !co_await queue_.async_wait_room()) break;
@@ -420,10 +421,15 @@ class sink_node final : public node {
         item = co_await in_.async_receive();
         if (!item) break;
       }
-      // With it, whatever else is ready upstream, under one lock.
-      if (queue_.try_put(*item, [this] { return in_.try_receive(); }) !=
-          sink_queue<T>::put_result::ok)
-        break;  // closed: stopping
+      // With it, whatever else is ready upstream, under one lock. Only this writer fills the
+      // queue, and it saw room, so `full` cannot come back; were it to, the item waits for room
+      // again rather than be taken for the end of the stream.
+      put_result put = queue_.try_put(*item, [this] { return in_.try_receive(); });
+      while (put == put_result::full) {
+        if (!co_await queue_.async_wait_room()) break;
+        put = queue_.try_put(*item, [this] { return in_.try_receive(); });
+      }
+      if (put != put_result::ok) break;  // closed: stopping (the consumer keeps what it holds)
     }
     queue_.close(rt.failures());
   }

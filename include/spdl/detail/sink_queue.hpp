@@ -72,9 +72,17 @@ class sink_queue {
 
   /// Waits until there is room (true) or the queue is closed (false). The single writer waits
   /// for room before it takes an item from upstream, so no item waits outside a queue.
+  ///
+  /// A wake-up is a hint, not a promise: the consumer wakes the writer when it sees it waiting
+  /// after taking an item, and by then the slot it freed may have been filled by the writer
+  /// (which then began a new wait). So the wait ends only on what it waited for, re-checked.
   asio::awaitable<bool> async_wait_room() {
     const auto t0 = clock::now();
-    co_await suspend_with(wait_for_room{this});
+    for (;;) {
+      if (closed_.load(std::memory_order_acquire)) break;
+      if (has_room()) break;
+      co_await suspend_with(wait_for_room{this});
+    }
     put_wait_ns_.fetch_add(static_cast<std::uint64_t>(since(t0).count()),
                            std::memory_order_relaxed);
     co_return !closed_.load(std::memory_order_acquire);
@@ -133,7 +141,12 @@ class sink_queue {
       std::lock_guard lock(q->mutex_);
       q->writer_.handler.emplace(std::move(h));
       q->writer_waiting_.store(true, std::memory_order_seq_cst);
-      if (q->closed_.load(std::memory_order_seq_cst) || q->has_room()) q->wake_writer_locked();
+      // Pairs with the consumer's head_ store and writer_waiting_ load (both seq_cst): either it
+      // sees this writer waiting, or this load sees the slot it freed.
+      const bool room = q->tail_.load(std::memory_order_relaxed) -
+                            q->head_.load(std::memory_order_seq_cst) <
+                        q->slots_.size();
+      if (q->closed_.load(std::memory_order_seq_cst) || room) q->wake_writer_locked();
     }
   };
 
