@@ -19,6 +19,7 @@
 #include <iterator>
 #include <optional>
 #include <ranges>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -26,6 +27,39 @@ namespace spdl::detail {
 
 /// Each node's output: the queue the next node reads.
 inline constexpr std::size_t channel_capacity = 2;
+
+/// What a node took from its input.
+enum class taken { item, boundary, end, nothing_yet };
+
+/// Takes the next item or epoch boundary without waiting. `index` / `epoch` as for
+/// channel::try_receive.
+template <class T>
+taken take_next(channel<T>& in, std::optional<T>& item, std::uint64_t* index = nullptr,
+                std::uint64_t* epoch = nullptr) {
+  item = in.try_receive(index, epoch);
+  if (item) return taken::item;
+  if (in.try_take_boundary(index, epoch)) return taken::boundary;
+  if (in.finished()) return taken::end;
+  return taken::nothing_yet;
+}
+
+/// As take_next, waiting until there is something (the slow path: a coroutine frame).
+template <class T>
+asio::awaitable<taken> receive_next(channel<T>& in, std::optional<T>& item,
+                                    std::uint64_t* index = nullptr,
+                                    std::uint64_t* epoch = nullptr) {
+  for (;;) {
+    item = co_await in.async_receive(index, epoch);
+    if (item) co_return taken::item;
+    // Woken without an item: the end, a boundary, or a boundary another receiver took first.
+    const taken t = take_next(in, item, index, epoch);
+    if (t != taken::nothing_yet) co_return t;
+  }
+}
+
+/// Whether a source or stage object takes part in epochs (`x.set_epoch(n)`).
+template <class X>
+concept has_set_epoch = requires(X& x, std::size_t e) { x.set_epoch(e); };
 
 template <class Out>
 class producer_node : public node {
@@ -45,41 +79,67 @@ class producer_node : public node {
     return false;
   }
 
+  // Passes an epoch boundary on; false when the output is closed.
+  asio::awaitable<bool> send_boundary() {
+    if (out_.try_send_boundary()) co_return true;
+    if (out_.closed()) co_return false;
+    co_return co_await out_.async_send_boundary();
+  }
+
   channel<Out> out_{channel_capacity};
 };
 
 // ---- source ----------------------------------------------------------------------------------
 
-/// Pulls items out of a range the pipeline owns. Elements of an owned container are moved out;
-/// a view's elements are copied (they belong to someone else).
+/// Pulls items out of a range the pipeline owns, one pass per epoch. Elements of an owned
+/// container are moved out when it is read once; a view's elements, and those of a range read
+/// again each epoch, are copied.
 template <class R>
 class range_reader {
  public:
   using value_type = std::ranges::range_value_t<R>;
 
-  explicit range_reader(R range) : range_(std::move(range)) {}
+  range_reader(R range, bool continuous) : range_(std::move(range)), continuous_(continuous) {}
+
+  /// Starts pass `epoch`: the range's own set_epoch first, when it has one.
+  void set_epoch(std::size_t epoch) {
+    if constexpr (has_set_epoch<R>) range_.set_epoch(epoch);
+    it_.reset();
+  }
 
   std::optional<value_type> operator()() {
     if (!it_) it_.emplace(std::ranges::begin(range_));
     if (*it_ == std::ranges::end(range_)) return std::nullopt;
     std::optional<value_type> v;
-    if constexpr (std::ranges::view<R>)
+    if constexpr (std::ranges::view<R>) {
       v.emplace(**it_);
-    else
-      v.emplace(std::ranges::iter_move(*it_));
+    } else if constexpr (copies_elements) {
+      if (continuous_)
+        v.emplace(**it_);
+      else
+        v.emplace(std::ranges::iter_move(*it_));
+    } else {
+      v.emplace(std::ranges::iter_move(*it_));  // never continuous (add_source checks)
+    }
     ++*it_;
     return v;
   }
 
+  /// Whether the elements can be copied out (what a continuous source needs).
+  static constexpr bool copies_elements =
+      std::is_constructible_v<value_type, std::ranges::range_reference_t<R>>;
+
  private:
   R range_;
+  bool continuous_;
   std::optional<std::ranges::iterator_t<R>> it_;
 };
 
 template <class T, class Next>  // Next: () -> std::optional<T>
 class source_node final : public producer_node<T> {
  public:
-  explicit source_node(Next next) : next_(std::move(next)) {
+  source_node(Next next, source_options options)
+      : next_(std::move(next)), options_(options) {
     this->counters.name = "source";
   }
 
@@ -90,32 +150,46 @@ class source_node final : public producer_node<T> {
     // One clock read per item: an item's end is the next one's start, unless the source waited
     // for room in between (then the clock is read again).
     auto t0 = clock::now();
-    for (;;) {
-      std::optional<T> item;
+    for (std::size_t epoch = 0;; ++epoch) {
       std::exception_ptr error;
-      try {
-        item = next_();
-      } catch (...) {
-        error = std::current_exception();
+      if constexpr (has_set_epoch<Next>) {
+        try {
+          next_.set_epoch(epoch);
+        } catch (...) {
+          error = std::current_exception();
+        }
+      }
+      bool open = !error;
+      while (open) {
+        std::optional<T> item;
+        try {
+          item = next_();
+        } catch (...) {
+          error = std::current_exception();
+        }
+        if (error || !item) break;
+        const auto t1 = clock::now();
+        this->counters.record(t1 - t0);
+        t0 = t1;
+        bool must_wait;
+        if (this->fast_send(this->out_, *item, must_wait)) continue;
+        open = must_wait;
+        if (open) open = co_await this->out_.async_send(std::move(*item));
+        t0 = clock::now();
       }
       if (error) {
         rt.fail(*this, error);
         break;
       }
-      if (!item) break;
-      const auto t1 = clock::now();
-      this->counters.record(t1 - t0);
-      t0 = t1;
-      bool must_wait;
-      if (this->fast_send(this->out_, *item, must_wait)) continue;
-      if (!must_wait) break;
-      if (!co_await this->out_.async_send(std::move(*item))) break;
+      if (!open || !options_.continuous || rt.stopping()) break;
+      if (!co_await this->send_boundary()) break;
       t0 = clock::now();
     }
     this->out_.close();
   }
 
   Next next_;
+  source_options options_;
 };
 
 // ---- pipe ------------------------------------------------------------------------------------
@@ -138,7 +212,9 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
     pool_ = &rt.pool();
     inbox_ = &rt.inbox();
     active_ = options_.concurrency;
-    for (std::size_t i = 0; i < options_.concurrency; ++i) rt.spawn(work(rt));
+    held_.assign(options_.concurrency + 1, 0);
+    epoch_waiters_.resize(options_.concurrency);
+    for (std::size_t i = 0; i < options_.concurrency; ++i) rt.spawn(work(rt, i));
   }
 
   void on_failed() override { release_turns(); }
@@ -206,26 +282,35 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
 
   [[nodiscard]] bool ordered() const noexcept { return options_.order == output_order::input; }
 
-  asio::awaitable<void> work(runtime& rt) {
+  asio::awaitable<void> work(runtime& rt, std::size_t worker) {
     // Loop stages read the clock once per call where they can: a call's end is the next call's
     // start when the worker did not wait in between (its own hand-off, tens of ns, then counts
     // as call time).
     std::optional<clock::time_point> last_end;
     for (;;) {
       // seq: the item's place in the input order, fixed when it left the channel (not when this
-      // coroutine resumes: a receiver handed an item may run after one that took a later one).
+      // coroutine resumes: a receiver handed an item may run after one that took a later one);
+      // epoch: the epoch boundaries that left before it, fixed the same way.
       std::uint64_t seq = 0;
-      std::optional<In> item = in_.try_receive(&seq);
-      if (!item) {
-        if (in_.finished()) break;
-        item = co_await in_.async_receive(&seq);
-        if (!item) break;
+      std::uint64_t epoch = 0;
+      std::optional<In> item;
+      taken got = take_next(in_, item, &seq, &epoch);
+      if (got == taken::nothing_yet) {
+        got = co_await receive_next(in_, item, &seq, &epoch);
         last_end.reset();
       }
+      if (got == taken::end) break;
       if (this->failed || rt.stopping()) {
         finish_turn(seq);
         break;
       }
+      if (got == taken::boundary) {
+        const bool open = co_await pass_boundary(seq, epoch, worker);
+        last_end.reset();
+        if (!open) break;
+        continue;
+      }
+      ++held(epoch);
 
       call_result r;
       rt.count_call(*this);
@@ -255,12 +340,20 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         deliver = false;
         if (rt.count_failure(*this, r.error)) {
           finish_turn(seq);
+          release_item(epoch);
           break;
         }
       }
       if (ordered()) {
         while (turn_ != seq && !released_) {
           co_await suspend(turn_waiters_[seq % turn_waiters_.size()]);
+          last_end.reset();
+        }
+      } else {
+        // Completion order within an epoch, never across: an item of the next epoch waits
+        // until this stage has passed the boundary on.
+        while (epoch_out_ != epoch && !released_) {
+          co_await suspend(epoch_waiters_[worker]);
           last_end.reset();
         }
       }
@@ -276,16 +369,50 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         }
       }
       finish_turn(seq);
+      release_item(epoch);
       if (!open || this->failed) break;
     }
     if (--active_ == 0) this->out_.close();
   }
 
-  // Failure or shutdown: nobody waits for a turn any more (the order no longer matters).
+  // An epoch boundary, taken by this worker: it passes on once every item before it is done —
+  // in input order, when its turn comes; in completion order, when this stage holds no item of
+  // the epoch it ends (and has passed the previous boundary on). False: the output is closed.
+  asio::awaitable<bool> pass_boundary(std::uint64_t seq, std::uint64_t epoch, std::size_t worker) {
+    if (ordered()) {
+      while (turn_ != seq && !released_) co_await suspend(turn_waiters_[seq % turn_waiters_.size()]);
+    } else {
+      while ((epoch_out_ != epoch || held(epoch) > 0) && !released_)
+        co_await suspend(epoch_waiters_[worker]);
+    }
+    bool open = false;
+    if (!released_) open = co_await this->send_boundary();
+    ++epoch_out_;
+    finish_turn(seq);
+    wake_epoch_waiters();
+    co_return open;
+  }
+
+  // Items of each epoch this stage holds, by epoch: those in flight span at most `concurrency`
+  // consecutive epochs from epoch_out_ (each boundary between holds a worker).
+  std::size_t& held(std::uint64_t epoch) { return held_[epoch % held_.size()]; }
+
+  void release_item(std::uint64_t epoch) {
+    if (--held(epoch) == 0 && !ordered()) wake_epoch_waiters();
+  }
+
+  void wake_epoch_waiters() {
+    for (auto& p : epoch_waiters_)
+      if (p.waiting()) p.resume();
+  }
+
+  // Failure or shutdown: nobody waits for a turn or an epoch any more (the order no longer
+  // matters).
   void release_turns() {
     released_ = true;
     for (auto& p : turn_waiters_)
       if (p.waiting()) p.resume();
+    wake_epoch_waiters();
   }
 
   void finish_turn(std::uint64_t seq) {
@@ -304,6 +431,9 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   std::uint64_t turn_ = 0;
   bool released_ = false;
   std::vector<parked> turn_waiters_;
+  std::uint64_t epoch_out_ = 0;        // boundaries passed on
+  std::vector<std::size_t> held_;      // see held()
+  std::vector<parked> epoch_waiters_;  // one per worker
 };
 
 // ---- aggregate / disaggregate ------------------------------------------------------------------
@@ -323,18 +453,32 @@ class aggregate_node final : public producer_node<std::vector<T>> {
     std::vector<T> batch;
     batch.reserve(size_);
     for (;;) {
-      std::optional<T> item = in_.try_receive();
-      if (!item) {
-        if (in_.finished()) break;
-        item = co_await in_.async_receive();
-        if (!item) break;
+      std::optional<T> item;
+      taken got = take_next(in_, item);
+      if (got == taken::nothing_yet) got = co_await receive_next(in_, item);
+      if (got == taken::end) break;
+      if (got == taken::boundary) {
+        // The partial batch belongs to the epoch that ends here.
+        if (!co_await flush(batch, rt)) break;
+        if (!co_await this->send_boundary()) break;
+        continue;
       }
       batch.push_back(std::move(*item));
       if (batch.size() < size_) continue;
       if (!co_await emit(batch)) break;
     }
-    if (!batch.empty() && !options_.drop_last && !rt.stopping()) co_await emit(batch);
+    co_await flush(batch, rt);
     this->out_.close();
+  }
+
+  // The partial batch at the end of an epoch or stream: emitted, or dropped with drop_last.
+  asio::awaitable<bool> flush(std::vector<T>& batch, runtime& rt) {
+    if (batch.empty()) co_return true;
+    if (options_.drop_last || rt.stopping()) {
+      batch.clear();
+      co_return true;
+    }
+    co_return co_await emit(batch);
   }
 
   asio::awaitable<bool> emit(std::vector<T>& batch) {
@@ -366,11 +510,13 @@ class disaggregate_node final : public producer_node<std::ranges::range_value_t<
   asio::awaitable<void> run(runtime& rt) {
     bool open = true;
     while (open) {
-      std::optional<R> group = in_.try_receive();
-      if (!group) {
-        if (in_.finished()) break;
-        group = co_await in_.async_receive();
-        if (!group) break;
+      std::optional<R> group;
+      taken got = take_next(in_, group);
+      if (got == taken::nothing_yet) got = co_await receive_next(in_, group);
+      if (got == taken::end) break;
+      if (got == taken::boundary) {
+        open = co_await this->send_boundary();
+        continue;
       }
       this->counters.record(std::chrono::nanoseconds{0});
       for (auto it = std::ranges::begin(*group); it != std::ranges::end(*group); ++it) {
@@ -415,11 +561,13 @@ class sink_node final : public node {
     for (;;) {
       // Room first, then the item: an item never waits outside a queue.
       if (!queue_.has_room() && !co_await queue_.async_wait_room()) break;
-      std::optional<T> item = in_.try_receive();
-      if (!item) {
-        if (in_.finished()) break;
-        item = co_await in_.async_receive();
-        if (!item) break;
+      std::optional<T> item;
+      taken got = take_next(in_, item);
+      if (got == taken::nothing_yet) got = co_await receive_next(in_, item);
+      if (got == taken::end) break;
+      if (got == taken::boundary) {
+        if (!queue_.put_boundary()) break;  // closed: stopping
+        continue;
       }
       // With it, whatever else is ready upstream, under one lock. Only this writer fills the
       // queue, and it saw room, so `full` cannot come back; were it to, the item waits for room

@@ -64,6 +64,19 @@ class sink_queue {
     return put_result::ok;
   }
 
+  /// Puts an epoch boundary (the caller saw room); false when closed. The consumer is woken for
+  /// it: the epoch's last items are there.
+  bool put_boundary() {
+    if (closed_.load(std::memory_order_acquire)) return false;
+    const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+    const bool was_empty = tail == head_.load(std::memory_order_acquire);
+    slots_[tail % slots_.size()].reset();  // an empty slot among the queued ones: a boundary
+    tail_.store(tail + 1, std::memory_order_seq_cst);
+    if (was_empty) transition();
+    wake_consumer();
+    return true;
+  }
+
   /// The loop is about to sleep: a sleeping consumer gets what there is now.
   void flush() {
     if (tail_.load(std::memory_order_relaxed) != head_.load(std::memory_order_seq_cst))
@@ -101,10 +114,10 @@ class sink_queue {
 
   // ---- consumer side (one thread at a time) ----------------------------------------------------
 
-  enum class get_result { item, end, timeout };
+  enum class get_result { item, epoch_end, end, timeout };
 
-  /// The next item into `out`. At the end of the stream: `end`, or pipeline_failure when stages
-  /// failed (every time it is asked again, too).
+  /// The next item into `out`; `epoch_end` once for each epoch boundary. At the end of the
+  /// stream: `end`, or pipeline_failure when stages failed (every time it is asked again, too).
   get_result get(std::optional<T>& out, std::optional<clock::time_point> deadline) {
     std::uint64_t head = head_.load(std::memory_order_relaxed);
     if (tail_.load(std::memory_order_acquire) == head && !wait_for_item(head, deadline)) {
@@ -114,15 +127,18 @@ class sink_queue {
       return get_result::end;
     }
     auto& slot = slots_[head % slots_.size()];
-    out.emplace(std::move(*slot));
-    slot.reset();
+    const bool boundary = !slot.has_value();
+    if (!boundary) {
+      out.emplace(std::move(*slot));
+      slot.reset();
+    }
     head_.store(head + 1, std::memory_order_seq_cst);
     if (tail_.load(std::memory_order_acquire) == head + 1) transition();
     if (writer_waiting_.load(std::memory_order_seq_cst)) {
       std::lock_guard lock(mutex_);
       wake_writer_locked();
     }
-    return get_result::item;
+    return boundary ? get_result::epoch_end : get_result::item;
   }
 
   [[nodiscard]] queue_stats snapshot(std::chrono::nanoseconds elapsed) const {

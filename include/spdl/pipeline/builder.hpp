@@ -51,26 +51,36 @@ concept item_generator = std::invocable<F&> && optional_traits<std::invoke_resul
 class pipeline_builder {
  public:
   /// The source: any input range, stored by value (an lvalue container is copied, an rvalue one
-  /// moved in; elements of an owned container are moved out, never copied). The item type is
-  /// `std::ranges::range_value_t<R>`. It is iterated on the loop thread: keep it cheap.
+  /// moved in; elements of an owned container are moved out, never copied, unless the source is
+  /// continuous). The item type is `std::ranges::range_value_t<R>`. It is iterated on the loop
+  /// thread: keep it cheap. With `{.continuous = true}` it is read once per epoch, forever (see
+  /// source_options).
   template <std::ranges::input_range R>
-  auto add_source(R&& range) && {
+  auto add_source(R&& range, source_options options = {}) && {
     using Range = std::remove_cvref_t<R>;
     using T = std::ranges::range_value_t<Range>;
-    return make<T>(detail::range_reader<Range>(Range(std::forward<R>(range))));
+    using reader = detail::range_reader<Range>;
+    if constexpr (!reader::copies_elements) {
+      if (options.continuous)
+        throw std::invalid_argument(
+            "spdl::add_source: a continuous source is read again each epoch, so its elements "
+            "must be copyable");
+    }
+    return make<T>(reader(Range(std::forward<R>(range)), options.continuous), options);
   }
 
-  /// The source: a callable returning `std::optional<T>`, called until it returns empty.
+  /// The source: a callable returning `std::optional<T>`, called until it returns empty (with
+  /// `{.continuous = true}`: called again after that, once per epoch, forever).
   template <detail::item_generator F>
     requires(!std::ranges::input_range<F>)
-  auto add_source(F next) && {
+  auto add_source(F next, source_options options = {}) && {
     using T = typename detail::optional_traits<std::invoke_result_t<F&>>::value_type;
-    return make<T>(std::move(next));
+    return make<T>(std::move(next), options);
   }
 
-  template <class X>
+  template <class X, class... O>
     requires(!std::ranges::input_range<X> && !detail::item_generator<X>)
-  void add_source(X&&) && {
+  void add_source(X&&, O&&...) && {
     static_assert(detail::always_false<X>,
                   "spdl: add_source needs a std::ranges::input_range, or a callable returning "
                   "std::optional<T>");
@@ -78,9 +88,9 @@ class pipeline_builder {
 
  private:
   template <class T, class Next>
-  static stage_builder<T> make(Next next) {
+  static stage_builder<T> make(Next next, source_options options) {
     auto spec = std::make_unique<detail::pipeline_spec>();
-    auto node = std::make_unique<detail::source_node<T, Next>>(std::move(next));
+    auto node = std::make_unique<detail::source_node<T, Next>>(std::move(next), options);
     auto& out = node->output();
     spec->nodes.push_back(std::move(node));
     return stage_builder<T>(std::move(spec), out);

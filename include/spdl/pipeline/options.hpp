@@ -23,6 +23,18 @@ enum class output_order {
   input,       ///< in the order items arrived (dropped and failed items are skipped)
 };
 
+/// Options of `add_source(source, options)`.
+struct source_options {
+  /// Read the source again and again, forever, with an epoch boundary between passes: a range
+  /// is iterated afresh (`std::ranges::begin` again; its elements are copied, never moved out), a
+  /// callable is called again after it returned empty. A range or callable with a member
+  /// `set_epoch(std::size_t)` gets 0, 1, 2, ... before each pass (a sampler reshuffles there).
+  /// Each stage finishes the epoch's items before passing the boundary on; the consumer sees it
+  /// as the end of the stream once (`get_item()` returns empty, range-for ends), and reading on
+  /// continues with the next epoch on the same running pipeline.
+  bool continuous = false;
+};
+
 /// Options of `pipe(f, options)`.
 struct pipe_options {
   /// Maximum number of calls of `f` in flight at once (>= 1).
@@ -39,7 +51,8 @@ struct pipe_options {
 
 /// Options of `aggregate(n, options)`.
 struct aggregate_options {
-  /// Drop the last, incomplete batch (at end of stream) instead of emitting it.
+  /// Drop the last, incomplete batch (at the end of the stream and of each epoch) instead of
+  /// emitting it.
   bool drop_last = false;
 };
 

@@ -59,7 +59,8 @@ class pipeline {
     runtime_->stop(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
   }
 
-  /// The next item, waiting as long as it takes; empty at end of stream. Starts the pipeline if
+  /// The next item, waiting as long as it takes; empty at end of stream, and once at the end of
+  /// each epoch of a continuous source (reading on starts the next epoch). Starts the pipeline if
   /// it was not started. Throws spdl::pipeline_failure after the last item when stages failed.
   std::optional<T> get_item() { return get(std::nullopt); }
 
@@ -74,7 +75,8 @@ class pipeline {
   /// Statistics of every stage and queue so far (safe to call while it runs).
   [[nodiscard]] pipeline_stats stats() const { return runtime_->stats(); }
 
-  /// Range-for over the items (an input range: each item is visited once).
+  /// Range-for over the items (an input range: each item is visited once). With a continuous
+  /// source, each range-for is one epoch.
   class iterator {
    public:
     using value_type = T;
@@ -118,6 +120,7 @@ class pipeline {
     std::optional<T> out;
     switch (sink_->get(out, deadline)) {
       case detail::sink_queue<T>::get_result::item: return out;
+      case detail::sink_queue<T>::get_result::epoch_end: return std::nullopt;
       case detail::sink_queue<T>::get_result::end: return std::nullopt;
       case detail::sink_queue<T>::get_result::timeout: break;
     }
