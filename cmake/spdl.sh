@@ -61,13 +61,13 @@ main() {
       dir="build-${kind//,/-}"
       configure "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
         -DSPDL_SANITIZE="$kind" -DSPDL_BUILD_EXAMPLES=OFF -DSPDL_BUILD_BENCHMARKS=OFF
-      cmake --build "$dir" -j "$jobs" --target spdl_engine_tests spdl_io_tests
+      cmake --build "$dir" -j "$jobs" --target spdl_engine_tests spdl_io_tests spdl_data_tests
       export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
       export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
       # TSan needs the classic address-space layout on kernels with wide mmap randomisation.
       run=()
       if [[ $kind == *thread* ]] && command -v setarch >/dev/null; then run=(setarch "$(uname -m)" -R); fi
-      "${run[@]}" ctest --test-dir "$dir" -L "engine|io" --output-on-failure -j "$jobs"
+      "${run[@]}" ctest --test-dir "$dir" -L "engine|io|data" --output-on-failure -j "$jobs"
       ;;
     bench)
       shift
