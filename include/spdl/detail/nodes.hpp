@@ -43,18 +43,28 @@ taken take_next(channel<T>& in, std::optional<T>& item, std::uint64_t* index = n
   return taken::nothing_yet;
 }
 
+// A class template's member rather than a function template: a coroutine frame typed by a
+// user's local types must not get external linkage (GCC's -Wsubobject-linkage).
+template <class T>
+struct receiver {
+  static asio::awaitable<taken> wait(channel<T>& in, std::optional<T>& item, std::uint64_t* index,
+                                     std::uint64_t* epoch) {
+    for (;;) {
+      item = co_await in.async_receive(index, epoch);
+      if (item) co_return taken::item;
+      // Woken without an item: the end, a boundary, or a boundary another receiver took first.
+      const taken t = take_next(in, item, index, epoch);
+      if (t != taken::nothing_yet) co_return t;
+    }
+  }
+};
+
 /// As take_next, waiting until there is something (the slow path: a coroutine frame).
 template <class T>
 asio::awaitable<taken> receive_next(channel<T>& in, std::optional<T>& item,
                                     std::uint64_t* index = nullptr,
                                     std::uint64_t* epoch = nullptr) {
-  for (;;) {
-    item = co_await in.async_receive(index, epoch);
-    if (item) co_return taken::item;
-    // Woken without an item: the end, a boundary, or a boundary another receiver took first.
-    const taken t = take_next(in, item, index, epoch);
-    if (t != taken::nothing_yet) co_return t;
-  }
+  return receiver<T>::wait(in, item, index, epoch);
 }
 
 /// Whether a source or stage object takes part in epochs (`x.set_epoch(n)`).
