@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
       {"engine overhead, pool stage", "tbb_parallel_pipeline", "spdl_pool_stage", "<= 3.0"},
       {"fan-out, 1 ms calls", "threads_only", "spdl_fan_out", "<= 1.05"},
       {"consumer hand-off", "mutex_deque_pop", "spdl_get_item_full_sink", "-"},
+      {"dataloader, 1M indices", "hand_built_pipeline", "spdl_dataloader", "<= 1.05"},
+      {"1000 epochs of 1000 items", "one_epoch", "spdl_1000_epochs", "-"},
       {"JPEG decode, full size", "turbojpeg_full_decode", "spdl_decode", "<= 1.11"},
       {"JPEG decode + resize 224", "turbojpeg_full_decode", "spdl_decode_resize_224", "<= 1.11"},
       {"  the same as a pipeline", "turbojpeg_full_decode", "spdl_pipeline_decode_resize_224",

@@ -17,7 +17,8 @@ export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_fi
 
 deps() {
   local wanted=(g++ cmake ninja-build pkg-config ccache libasio-dev catch2 libbenchmark-dev libtbb-dev
-    libturbojpeg0-dev libstb-dev libdlpack-dev libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev libswscale-dev zlib1g-dev ffmpeg)
+    libturbojpeg0-dev libstb-dev libdlpack-dev libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev libswscale-dev zlib1g-dev ffmpeg
+    openmpi-bin)
   local missing=()
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -61,7 +62,8 @@ main() {
       dir="build-${kind//,/-}"
       configure "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
         -DSPDL_SANITIZE="$kind" -DSPDL_BUILD_EXAMPLES=OFF -DSPDL_BUILD_BENCHMARKS=OFF
-      cmake --build "$dir" -j "$jobs" --target spdl_engine_tests spdl_io_tests spdl_data_tests
+      cmake --build "$dir" -j "$jobs" --target spdl_engine_tests spdl_io_tests spdl_data_tests \
+        spdl_distributed_worker spdl_distributed_check
       export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
       export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
       # TSan needs the classic address-space layout on kernels with wide mmap randomisation.
