@@ -1,10 +1,15 @@
-// spdl::channel on a plain io_context: FIFO, capacity, close and cancel semantics.
+// spdl::channel on a plain io_context: FIFO, capacity, close and cancel semantics, epoch
+// boundaries.
 
 #include <spdl/async/channel.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace {
@@ -104,5 +109,101 @@ TEST_CASE("channel: close lets receivers drain; cancel drops and wakes everyone"
     CHECK(!sent);
     CHECK(!received_something);
     CHECK(full.size() == 0);
+  }
+}
+
+TEST_CASE("channel: epoch boundaries are queued in-band and never passed by a receive",
+          "[channel][epochs]") {
+  SECTION("try_* calls: items stamped with their epoch, the boundary taken explicitly") {
+    spdl::channel<int> ch{4};
+    int a = 1, b = 2;
+    CHECK(ch.try_send(a));
+    CHECK(ch.try_send_boundary());
+    CHECK(ch.try_send(b));
+    std::uint64_t index = 99, epoch = 99;
+    CHECK(ch.try_receive(&index, &epoch) == 1);
+    CHECK(index == 0);
+    CHECK(epoch == 0);
+    CHECK(!ch.try_receive());  // the boundary is next: not passed
+    CHECK(ch.boundary_next());
+    CHECK(ch.try_take_boundary(&index, &epoch));
+    CHECK(index == 1);   // boundaries have places in the output order too
+    CHECK(epoch == 0);   // the epoch it ends
+    CHECK(ch.epoch() == 1);
+    CHECK(ch.try_receive(&index, &epoch) == 2);
+    CHECK(index == 2);
+    CHECK(epoch == 1);
+    CHECK(ch.counters().items == 2);  // boundaries are not items
+  }
+  SECTION("a full channel: the boundary waits for room like an item") {
+    asio::io_context ctx{1};
+    spdl::channel<int> ch{1};
+    std::vector<std::string> events;
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+          co_await ch.async_send(1);
+          const bool sent = co_await ch.async_send_boundary();  // waits: full
+          events.push_back(sent ? "boundary sent" : "boundary refused");
+          co_await ch.async_send(2);
+          ch.close();
+        },
+        asio::detached);
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+          for (;;) {
+            std::optional<int> v = co_await ch.async_receive();
+            if (v) {
+              events.push_back("item " + std::to_string(*v));
+            } else if (ch.try_take_boundary()) {
+              events.push_back("boundary");
+            } else if (ch.finished()) {
+              break;
+            }
+          }
+        },
+        asio::detached);
+    ctx.run();
+    // The boundary sits between 1 and 2, whichever side runs first.
+    CHECK(std::count(events.begin(), events.end(), "boundary sent") == 1);
+    std::vector<std::string> order;
+    for (auto& e : events)
+      if (e != "boundary sent") order.push_back(e);
+    CHECK(order == std::vector<std::string>{"item 1", "boundary", "item 2"});
+  }
+  SECTION("a receiver waiting on an empty channel is woken for a boundary, and items behind it "
+          "reach receivers that waited") {
+    asio::io_context ctx{1};
+    spdl::channel<int> ch{4};
+    int boundaries = 0;
+    std::vector<int> items;
+    auto receiver = [&]() -> asio::awaitable<void> {
+      for (;;) {
+        std::optional<int> v = co_await ch.async_receive();
+        if (v) {
+          items.push_back(*v);
+        } else if (ch.try_take_boundary()) {
+          ++boundaries;
+        } else if (ch.finished()) {
+          break;
+        }
+      }
+    };
+    asio::co_spawn(ctx, receiver(), asio::detached);
+    asio::co_spawn(ctx, receiver(), asio::detached);
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+          co_await ch.async_send_boundary();
+          co_await ch.async_send(7);
+          co_await ch.async_send(8);
+          ch.close();
+        },
+        asio::detached);
+    ctx.run();
+    CHECK(boundaries == 1);
+    std::sort(items.begin(), items.end());
+    CHECK(items == std::vector<int>{7, 8});
   }
 }
