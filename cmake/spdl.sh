@@ -2,7 +2,7 @@
 # spdl's developer entry point. Each command installs what is missing (Debian 12, as root),
 # configures, builds and runs:
 #
-#   bash cmake/spdl.sh demo                      build and run the demo
+#   bash cmake/spdl.sh demo [demo args]          build and run the demo (--help: its options)
 #   bash cmake/spdl.sh test                      build everything and run the whole test suite
 #   bash cmake/spdl.sh sanitize address,undefined|thread
 #                                                the engine's and media I/O's tests under sanitizers
@@ -45,10 +45,13 @@ main() {
       deps
       ;;
     demo)
+      # Real JPEGs (made once by ffmpeg + TurboJPEG into build/demo-images), loaded, decoded,
+      # resized and batched for two "training" epochs.
+      shift
       deps
       configure build -DCMAKE_BUILD_TYPE=Release
-      cmake --build build -j "$jobs" --target simulated_decode
-      ./build/examples/simulated_decode
+      cmake --build build -j "$jobs" --target demo
+      ./build/examples/demo "$@"
       ;;
     test)
       deps
