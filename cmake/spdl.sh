@@ -18,7 +18,7 @@ export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_fi
 deps() {
   local wanted=(g++ cmake ninja-build pkg-config ccache libasio-dev catch2 libbenchmark-dev libtbb-dev
     libturbojpeg0-dev libstb-dev libdlpack-dev libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev libswscale-dev zlib1g-dev ffmpeg
-    openmpi-bin)
+    openmpi-bin libtorch-dev)
   local missing=()
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
