@@ -8,6 +8,7 @@
 #include <spdl/error.hpp>
 #include <spdl/pipeline/builder.hpp>
 #include <spdl/pipeline/failure_budget.hpp>
+#include <spdl/pipeline/merge.hpp>
 #include <spdl/pipeline/options.hpp>
 #include <spdl/pipeline/pipeline.hpp>
 #include <spdl/pipeline/stats.hpp>

@@ -14,6 +14,8 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/dispatch.hpp>
+#include <asio/execution/context.hpp>
+#include <asio/execution_context.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -35,6 +37,10 @@ using resume_handler =
 /// Coroutines made ready on a loop thread, resumed together from one posted handler instead of
 /// one post (and two allocations) each. A loop thread installs one with `scope`; elsewhere a
 /// resumption is a plain post.
+///
+/// Only the coroutines of this queue's own loop go through it (see `owns`): a loop thread may
+/// wake a coroutine of another loop (a stage of one pipeline reading another pipeline's sink),
+/// and that one must go back to its own loop, which may well be waiting for it.
 class ready_queue {
  public:
   explicit ready_queue(asio::io_context& ctx) : ctx_(ctx) {}
@@ -53,6 +59,15 @@ class ready_queue {
     ready_queue* previous;
   };
 
+  /// Whether `h` resumes a coroutine of this queue's loop. Per resumption, so kept cheap: a
+  /// copy of the handler's executor (two words) and one query.
+  [[nodiscard]] bool owns(const resume_handler& h) const {
+    const auto ex = asio::get_associated_executor(h);
+    return &asio::query(ex, asio::execution::context) ==
+           static_cast<asio::execution_context*>(&ctx_);
+  }
+
+  /// Resumes `h` (a coroutine of this loop: see `owns`) in the next round.
   void push(resume_handler h) {
     ready_.push_back(std::move(h));
     if (!scheduled_) {
@@ -80,9 +95,20 @@ class ready_queue {
   bool scheduled_ = false;
 };
 
+/// Schedules `h` to continue on its own executor, never inline: through the calling loop
+/// thread's ready queue when it is one of that loop's coroutines, else with a post.
+inline void resume_later(resume_handler h) {
+  ready_queue* q = ready_queue::current();
+  if (q != nullptr && q->owns(h))
+    q->push(std::move(h));
+  else
+    asio::post(std::move(h));
+}
+
 /// A slot for one suspended coroutine. `suspend(slot)` parks the calling coroutine in it;
 /// `resume(slot)` schedules it to continue on its own executor (never inline, so a waker never
-/// runs the woken coroutine on its own stack). Thread-safety is the owner's business.
+/// runs the woken coroutine on its own stack, and never on the waker's loop when that is not
+/// its own). Thread-safety is the owner's business.
 struct parked {
   std::optional<resume_handler> handler;
 
@@ -91,10 +117,7 @@ struct parked {
   void resume() {
     auto h = std::move(*handler);
     handler.reset();
-    if (ready_queue* q = ready_queue::current())
-      q->push(std::move(h));
-    else
-      asio::post(std::move(h));
+    resume_later(std::move(h));
   }
 };
 

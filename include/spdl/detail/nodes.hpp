@@ -222,7 +222,6 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
     pool_ = &rt.pool();
     inbox_ = &rt.inbox();
     active_ = options_.concurrency;
-    held_.assign(options_.concurrency + 1, 0);
     epoch_waiters_.resize(options_.concurrency);
     for (std::size_t i = 0; i < options_.concurrency; ++i) rt.spawn(work(rt, i));
   }
@@ -320,7 +319,6 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         if (!open) break;
         continue;
       }
-      ++held(epoch);
 
       call_result r;
       rt.count_call(*this);
@@ -386,14 +384,23 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   }
 
   // An epoch boundary, taken by this worker: it passes on once every item before it is done —
-  // in input order, when its turn comes; in completion order, when this stage holds no item of
-  // the epoch it ends (and has passed the previous boundary on). False: the output is closed.
+  // in input order, when its turn comes; in completion order, once the previous boundary has
+  // passed and every item of the epoch it ends is done. Those items are counted from the
+  // boundary's place in the input (`seq` counts items and boundaries alike), never from the
+  // workers holding them: a worker handed an item before the boundary left the channel may not
+  // have resumed yet, and the boundary must not overtake it. False: the output is closed.
   asio::awaitable<bool> pass_boundary(std::uint64_t seq, std::uint64_t epoch, std::size_t worker) {
     if (ordered()) {
       while (turn_ != seq && !released_) co_await suspend(turn_waiters_[seq % turn_waiters_.size()]);
     } else {
-      while ((epoch_out_ != epoch || held(epoch) > 0) && !released_)
-        co_await suspend(epoch_waiters_[worker]);
+      while (epoch_out_ != epoch && !released_) co_await suspend(epoch_waiters_[worker]);
+      // Every earlier epoch has passed: the items before this boundary, less the boundaries and
+      // the earlier epochs' items, are this epoch's.
+      if (!released_) epoch_items_ = seq - epoch - items_before_;
+      while (done_in_epoch_ < epoch_items_ && !released_) co_await suspend(epoch_waiters_[worker]);
+      items_before_ += done_in_epoch_;
+      done_in_epoch_ = 0;
+      epoch_items_ = no_boundary;
     }
     bool open = false;
     if (!released_) open = co_await this->send_boundary();
@@ -403,12 +410,11 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
     co_return open;
   }
 
-  // Items of each epoch this stage holds, by epoch: those in flight span at most `concurrency`
-  // consecutive epochs from epoch_out_ (each boundary between holds a worker).
-  std::size_t& held(std::uint64_t epoch) { return held_[epoch % held_.size()]; }
-
-  void release_item(std::uint64_t epoch) {
-    if (--held(epoch) == 0 && !ordered()) wake_epoch_waiters();
+  // An item is done. In completion order only items of the epoch being passed on get here
+  // (the others wait for their epoch first), unless the stage is released, when nothing waits.
+  void release_item(std::uint64_t) {
+    if (ordered()) return;
+    if (++done_in_epoch_ == epoch_items_) wake_epoch_waiters();
   }
 
   void wake_epoch_waiters() {
@@ -441,8 +447,11 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   std::uint64_t turn_ = 0;
   bool released_ = false;
   std::vector<parked> turn_waiters_;
+  static constexpr std::uint64_t no_boundary = ~std::uint64_t{0};
   std::uint64_t epoch_out_ = 0;        // boundaries passed on
-  std::vector<std::size_t> held_;      // see held()
+  std::uint64_t items_before_ = 0;     // items of the epochs passed on
+  std::uint64_t done_in_epoch_ = 0;    // items of epoch epoch_out_ done (completion order)
+  std::uint64_t epoch_items_ = no_boundary;  // its item count, once its boundary waits for them
   std::vector<parked> epoch_waiters_;  // one per worker
 };
 

@@ -111,10 +111,12 @@ class runtime {
       if (started_) throw error("spdl::pipeline::start: the pipeline was already started");
       if (stop_requested_) throw error("spdl::pipeline::start: the pipeline was stopped");
       started_ = true;
+      // Queued before the lock is let go, so that a request_stop() from another thread, once it
+      // sees the pipeline started, queues its cancellation behind the launch.
+      asio::post(loop_, [this] { launch(); });
     }
     pool_.emplace(options_.num_threads);
     started_at_ = clock::now();
-    asio::post(loop_, [this] { launch(); });
     guard_.emplace(loop_.get_executor());
     loop_thread_ = std::thread([this] {
       ready_queue::scope local(ready_);
@@ -125,17 +127,8 @@ class runtime {
   /// Cancels every stage and waits for them to finish (without a deadline when `timeout` is
   /// empty). Items already in the sink stay readable.
   void stop(std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    if (!request_stop()) return;
     std::unique_lock lock(mutex_);
-    if (!started_) {
-      stop_requested_ = true;
-      lock.unlock();
-      nodes_.back()->close_sink({});
-      return;
-    }
-    if (!stop_requested_) {
-      stop_requested_ = true;
-      asio::post(loop_, [this] { cancel_all(); });
-    }
     if (!timeout) {
       finished_cv_.wait(lock, [this] { return finished_; });
     } else if (!finished_cv_.wait_for(lock, *timeout, [this] { return finished_; })) {
@@ -144,6 +137,23 @@ class runtime {
     }
     lock.unlock();
     join();
+  }
+
+  /// Any thread: asks every stage to stop, without waiting for them (stop() waits). Returns
+  /// whether the pipeline was started (and so has stages to wait for).
+  bool request_stop() {
+    std::unique_lock lock(mutex_);
+    if (!started_) {
+      stop_requested_ = true;
+      lock.unlock();
+      nodes_.back()->close_sink({});
+      return false;
+    }
+    if (!stop_requested_) {
+      stop_requested_ = true;
+      asio::post(loop_, [this] { cancel_all(); });
+    }
+    return true;
   }
 
   /// A snapshot of every stage and queue.
@@ -200,6 +210,16 @@ class runtime {
     if (n.failed) return;
     n.failed = true;
     failures_.push_back({n.counters.name, std::move(e)});
+    n.on_failed();
+    for (std::size_t i = 0; i < n.index; ++i) nodes_[i]->cancel_output();
+  }
+
+  /// Node `n` failed on behalf of the stages it stands for (a merge source's input pipelines),
+  /// each reported under its own name. Every call adds its failures; the node fails once.
+  void fail(node& n, std::vector<stage_failure> failures) {
+    for (auto& f : failures) failures_.push_back(std::move(f));
+    if (n.failed) return;
+    n.failed = true;
     n.on_failed();
     for (std::size_t i = 0; i < n.index; ++i) nodes_[i]->cancel_output();
   }

@@ -141,6 +141,9 @@ class sink_queue {
     return boundary ? get_result::epoch_end : get_result::item;
   }
 
+  /// The items it holds at most (the sink's buffer_size).
+  [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
+
   [[nodiscard]] queue_stats snapshot(std::chrono::nanoseconds elapsed) const {
     std::lock_guard lock(occupancy_mutex_);
     queue_counters c = occupancy_;

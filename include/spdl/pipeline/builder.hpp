@@ -3,9 +3,11 @@
 /// spdl::pipeline_builder: source -> pipe / aggregate / disaggregate ... -> sink -> build.
 
 #include <spdl/async/channel.hpp>
+#include <spdl/detail/merge_node.hpp>
 #include <spdl/detail/nodes.hpp>
 #include <spdl/detail/runtime.hpp>
 #include <spdl/detail/traits.hpp>
+#include <spdl/pipeline/merge.hpp>
 #include <spdl/pipeline/options.hpp>
 #include <spdl/pipeline/pipeline.hpp>
 
@@ -78,19 +80,35 @@ class pipeline_builder {
     return make<T>(std::move(next), options);
   }
 
+  /// The source: the items of several pipelines in arrival order (see spdl::merge). A merge is
+  /// not read again: for epochs, make its inputs continuous instead.
+  template <class T>
+  auto add_source(merge_source<T> source, source_options options = {}) && {
+    if (options.continuous)
+      throw std::invalid_argument(
+          "spdl::add_source: a merge cannot be continuous; make its input pipelines continuous "
+          "instead (the merge passes their epochs on)");
+    return first<T>(std::make_unique<detail::merge_node<T>>(std::move(source).take()));
+  }
+
   template <class X, class... O>
-    requires(!std::ranges::input_range<X> && !detail::item_generator<X>)
+    requires(!std::ranges::input_range<X> && !detail::item_generator<X> &&
+             !detail::is_merge_source<std::remove_cvref_t<X>>)
   void add_source(X&&, O&&...) && {
     static_assert(detail::always_false<X>,
-                  "spdl: add_source needs a std::ranges::input_range, or a callable returning "
-                  "std::optional<T>");
+                  "spdl: add_source needs a std::ranges::input_range, a callable returning "
+                  "std::optional<T>, or spdl::merge(pipelines)");
   }
 
  private:
   template <class T, class Next>
   static stage_builder<T> make(Next next, source_options options) {
+    return first<T>(std::make_unique<detail::source_node<T, Next>>(std::move(next), options));
+  }
+
+  template <class T, class Node>
+  static stage_builder<T> first(std::unique_ptr<Node> node) {
     auto spec = std::make_unique<detail::pipeline_spec>();
-    auto node = std::make_unique<detail::source_node<T, Next>>(std::move(next), options);
     auto& out = node->output();
     spec->nodes.push_back(std::move(node));
     return stage_builder<T>(std::move(spec), out);

@@ -20,6 +20,10 @@ namespace spdl {
 template <class T>
 class sink_builder;
 
+namespace detail {
+struct pipeline_access;
+}  // namespace detail
+
 /// A running (or ready to run) pipeline whose consumer receives items of type `T`.
 ///
 /// Made by `pipeline_builder ... .add_sink(n).build(options)`. `start()` launches the stages
@@ -33,6 +37,9 @@ class sink_builder;
 ///     for (auto& image : p) train_on(image);
 ///
 /// One consumer thread at a time: a pipeline's members are not meant to be called concurrently.
+/// That thread may be another pipeline's: a source callable, or a stage, of one pipeline may read
+/// another (each pipeline's coroutines stay on its own loop; a loop stage that does so blocks its
+/// loop while it waits). To read several pipelines as one source, see spdl::merge.
 template <class T>
 class pipeline {
  public:
@@ -108,6 +115,7 @@ class pipeline {
 
  private:
   friend class sink_builder<T>;
+  friend struct detail::pipeline_access;
 
   pipeline(std::unique_ptr<detail::runtime> rt, detail::sink_queue<T>& sink)
       : runtime_(std::move(rt)), sink_(&sink) {}
@@ -132,5 +140,24 @@ class pipeline {
   std::optional<T> current_;  // the iterator's item
   bool started_ = false;      // known to be started (or stopped): the consumer's own flag
 };
+
+namespace detail {
+/// The engine's own way into a pipeline (a merge source reads its inputs' sinks): not an API.
+struct pipeline_access {
+  /// False for a moved-from pipeline.
+  template <class T>
+  static bool valid(const pipeline<T>& p) noexcept {
+    return p.runtime_ != nullptr;
+  }
+  template <class T>
+  static runtime& runtime_of(pipeline<T>& p) noexcept {
+    return *p.runtime_;
+  }
+  template <class T>
+  static sink_queue<T>& sink_of(pipeline<T>& p) noexcept {
+    return *p.sink_;
+  }
+};
+}  // namespace detail
 
 }  // namespace spdl
