@@ -1,17 +1,34 @@
-// The benchmark driver: runs every workload (5 repetitions unless told otherwise), then prints
-// a table of medians and of spdl's ratio to the baseline measured in the same run.
+// The benchmark driver: runs the workloads group by group, then prints a table of medians with
+// spdl's ratio to the baseline measured in the same run, marks each missed target, and writes the
+// table with the machine and the date to a Markdown file.
+//
+//   spdl_benchmarks [--group=engine,images,media,readers] [--full] [--results=FILE]
+//                   [Google Benchmark flags, e.g. --benchmark_filter=REGEX]
+//
+// Quick by default (one repetition each, short minimum times: minutes, not tens of minutes);
+// --full takes 5 repetitions and Google Benchmark's default times. A group or filter that matches
+// nothing is an error (exit 1); an unknown group or option, a usage error (exit 2).
 #include <benchmark/benchmark.h>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
 
 class collector : public benchmark::ConsoleReporter {
  public:
+  explicit collector(OutputOptions options) : ConsoleReporter(options) {}
+
   std::map<std::string, double> ns_per_item;  // function name -> median ns per item
 
   void ReportRuns(const std::vector<Run>& runs) override {
@@ -25,67 +42,202 @@ class collector : public benchmark::ConsoleReporter {
   }
 };
 
+struct group {
+  const char* name;
+  const char* filter;  // a regex over benchmark names
+};
+
+// The workloads by group; `service` has none yet.
+const group groups[] = {
+    {"engine",
+     "^(tbb_parallel_pipeline|spdl_loop_stage|spdl_pool_stage|threads_only|spdl_fan_out|"
+     "mutex_deque_pop|spdl_get_item_full_sink|hand_built_pipeline|spdl_dataloader|one_epoch|"
+     "spdl_1000_epochs)(/|$)"},
+    {"images",
+     "^(turbojpeg_full_decode|stb_decode|spdl_decode|spdl_decode_resize_224|"
+     "spdl_pipeline_decode_resize_224|spdl_pipeline_batch_into_224|spdl_decode_resize_224_stb|"
+     "spdl_decode_ffmpeg|spdl_decode_resize_224_ffmpeg|spdl_split_decode_part|"
+     "spdl_split_resize_part|spdl_split_resize_part_portable)(/|$)"},
+    {"media", "^(ffmpeg_cli_video|spdl_video_pipeline|spdl_video_threads|ffmpeg_cli_audio|"
+              "spdl_audio_pipeline)(/|$)"},
+    {"readers", "^(read_whole_file_wav|spdl_load_wav|spdl_load_audio_wav|read_whole_file_npy|"
+                "spdl_load_npy)(/|$)"},
+};
+
 struct comparison {
   const char* workload;
   const char* baseline;
   const char* candidate;
-  const char* target;
+  double target;  // the most the ratio may be; 0: none
 };
+
+const comparison table[] = {
+    {"engine overhead, loop stage", "tbb_parallel_pipeline", "spdl_loop_stage", 1.0},
+    {"engine overhead, pool stage", "tbb_parallel_pipeline", "spdl_pool_stage", 3.0},
+    {"fan-out, 1 ms calls", "threads_only", "spdl_fan_out", 1.05},
+    {"consumer hand-off", "mutex_deque_pop", "spdl_get_item_full_sink", 0},
+    {"dataloader, 1M indices", "hand_built_pipeline", "spdl_dataloader", 1.05},
+    {"1000 epochs of 1000 items", "one_epoch", "spdl_1000_epochs", 0},
+    {"JPEG decode, full size", "turbojpeg_full_decode", "spdl_decode", 1.11},
+    {"JPEG decode + resize 224", "turbojpeg_full_decode", "spdl_decode_resize_224", 1.11},
+    {"  the same as a pipeline", "turbojpeg_full_decode", "spdl_pipeline_decode_resize_224", 1.11},
+    {"  pipeline, batches decoded into", "turbojpeg_full_decode", "spdl_pipeline_batch_into_224",
+     1.11},
+    {"stb_image decode (for scale)", "turbojpeg_full_decode", "stb_decode", 0},
+    {"  decode + resize 224, stb", "turbojpeg_full_decode", "spdl_decode_resize_224_stb", 0},
+    {"  decode, FFmpeg", "turbojpeg_full_decode", "spdl_decode_ffmpeg", 0},
+    {"  decode + resize 224, FFmpeg", "turbojpeg_full_decode", "spdl_decode_resize_224_ffmpeg", 0},
+    {"  split: the decode part", "turbojpeg_full_decode", "spdl_split_decode_part", 0},
+    {"  split: the resize part", "turbojpeg_full_decode", "spdl_split_resize_part", 0},
+    {"  resize, AVX2 vs portable", "spdl_split_resize_part_portable", "spdl_split_resize_part", 0},
+    {"H.264 640x360 -> rgb24", "ffmpeg_cli_video", "spdl_video_pipeline", 1.05},
+    {"  the same, plain threads", "ffmpeg_cli_video", "spdl_video_threads", 0},
+    {"audio WAV/FLAC/MP3 -> f32", "ffmpeg_cli_audio", "spdl_audio_pipeline", 0},
+    {"WAV 1 s clips, load_wav", "read_whole_file_wav", "spdl_load_wav", 0},
+    {"  the same through FFmpeg", "read_whole_file_wav", "spdl_load_audio_wav", 0},
+    {"NPY 1 s clips, load_npy", "read_whole_file_npy", "spdl_load_npy", 0},
+};
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown CPU";
+}
+
+std::string today() {
+  const std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d", std::gmtime(&now));
+  return text;
+}
+
+std::string fixed(double v, int digits) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", digits, v);
+  return text;
+}
+
+int usage(const std::string& why) {
+  std::fprintf(stderr,
+               "spdl_benchmarks: %s\nusage: spdl_benchmarks [--group=engine,images,media,readers] "
+               "[--full] [--results=FILE] [--benchmark_* flags]\n",
+               why.c_str());
+  return 2;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> args(argv, argv + argc);
-  bool has_reps = false;
-  for (int i = 1; i < argc; ++i) has_reps |= std::strstr(argv[i], "repetitions") != nullptr;
-  std::string reps = "--benchmark_repetitions=5", only = "--benchmark_report_aggregates_only=true";
-  if (!has_reps) {
-    args.push_back(reps.data());
-    args.push_back(only.data());
+  std::vector<std::string> wanted;
+  bool full = false, user_filter = false, user_reps = false, user_time = false;
+  std::string results;
+  std::vector<std::string> passed{argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--group=", 0) == 0) {
+      std::stringstream names(a.substr(8));
+      for (std::string n; std::getline(names, n, ',');) {
+        bool known = false;
+        for (const auto& g : groups) known |= n == g.name;
+        if (!known) return usage("no group '" + n + "' (engine, images, media, readers)");
+        wanted.push_back(n);
+      }
+    } else if (a == "--full") {
+      full = true;
+    } else if (a.rfind("--results=", 0) == 0) {
+      results = a.substr(10);
+    } else if (a.rfind("--benchmark_", 0) == 0) {
+      user_filter |= a.rfind("--benchmark_filter=", 0) == 0;
+      user_reps |= a.rfind("--benchmark_repetitions=", 0) == 0;
+      user_time |= a.rfind("--benchmark_min_time=", 0) == 0;
+      passed.push_back(a);
+    } else {
+      return usage("unknown option '" + a + "'");
+    }
   }
+  if (user_filter && !wanted.empty()) return usage("--group and --benchmark_filter exclude each other");
+  if (!user_reps) passed.push_back(full ? "--benchmark_repetitions=5" : "--benchmark_repetitions=1");
+  if (!user_reps || full) passed.push_back("--benchmark_report_aggregates_only=true");
+  if (!full && !user_time) passed.push_back("--benchmark_min_time=0.05");
+  std::vector<char*> args;
+  for (auto& a : passed) args.push_back(a.data());
   int n = static_cast<int>(args.size());
   benchmark::Initialize(&n, args.data());
-  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
+  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 2;
 
-  collector report;
-  benchmark::RunSpecifiedBenchmarks(&report);
+  // Colour only for a terminal: escape codes would litter a redirected report.
+  collector report(isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_Defaults
+                                         : benchmark::ConsoleReporter::OO_Tabular);
+  std::vector<std::pair<std::string, double>> timings;  // group -> seconds
+  bool matched_all = true;
+  auto run = [&](const std::string& name, const std::string& filter) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::size_t ran = benchmark::RunSpecifiedBenchmarks(&report, filter);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (ran == 0) {
+      std::fprintf(stderr, "spdl_benchmarks: '%s' matched no benchmark (built without media I/O?)\n",
+                   name.c_str());
+      matched_all = false;
+    }
+    timings.emplace_back(name, s);
+  };
+  if (user_filter) {
+    run(benchmark::GetBenchmarkFilter(), benchmark::GetBenchmarkFilter());
+  } else {
+    for (const auto& g : groups) {
+      bool take = wanted.empty();
+      for (const auto& w : wanted) take |= w == g.name;
+      if (take) run(g.name, g.filter);
+    }
+  }
   benchmark::Shutdown();
 
-  const comparison table[] = {
-      {"engine overhead, loop stage", "tbb_parallel_pipeline", "spdl_loop_stage", "<= 1.0"},
-      {"engine overhead, pool stage", "tbb_parallel_pipeline", "spdl_pool_stage", "<= 3.0"},
-      {"fan-out, 1 ms calls", "threads_only", "spdl_fan_out", "<= 1.05"},
-      {"consumer hand-off", "mutex_deque_pop", "spdl_get_item_full_sink", "-"},
-      {"dataloader, 1M indices", "hand_built_pipeline", "spdl_dataloader", "<= 1.05"},
-      {"1000 epochs of 1000 items", "one_epoch", "spdl_1000_epochs", "-"},
-      {"JPEG decode, full size", "turbojpeg_full_decode", "spdl_decode", "<= 1.11"},
-      {"JPEG decode + resize 224", "turbojpeg_full_decode", "spdl_decode_resize_224", "<= 1.11"},
-      {"  the same as a pipeline", "turbojpeg_full_decode", "spdl_pipeline_decode_resize_224",
-       "<= 1.11"},
-      {"  pipeline, batches decoded into", "turbojpeg_full_decode", "spdl_pipeline_batch_into_224",
-       "<= 1.11"},
-      {"stb_image decode (for scale)", "turbojpeg_full_decode", "stb_decode", "-"},
-      {"  decode + resize 224, stb", "turbojpeg_full_decode", "spdl_decode_resize_224_stb", "-"},
-      {"  decode, FFmpeg", "turbojpeg_full_decode", "spdl_decode_ffmpeg", "-"},
-      {"  decode + resize 224, FFmpeg", "turbojpeg_full_decode", "spdl_decode_resize_224_ffmpeg", "-"},
-      {"  split: the decode part", "turbojpeg_full_decode", "spdl_split_decode_part", "-"},
-      {"  split: the resize part", "turbojpeg_full_decode", "spdl_split_resize_part", "-"},
-      {"  resize, AVX2 vs portable", "spdl_split_resize_part_portable", "spdl_split_resize_part", "-"},
-      {"H.264 640x360 -> rgb24", "ffmpeg_cli_video", "spdl_video_pipeline", "<= 1.05"},
-      {"  the same, plain threads", "ffmpeg_cli_video", "spdl_video_threads", "-"},
-      {"audio WAV/FLAC/MP3 -> f32", "ffmpeg_cli_audio", "spdl_audio_pipeline", "-"},
-      {"WAV 1 s clips, load_wav", "read_whole_file_wav", "spdl_load_wav", "-"},
-      {"  the same through FFmpeg", "read_whole_file_wav", "spdl_load_audio_wav", "-"},
-      {"NPY 1 s clips, load_npy", "read_whole_file_npy", "spdl_load_npy", "-"},
-  };
-  std::printf("\n%-30s %-24s %12s %-26s %12s %8s %8s\n", "workload (medians)", "baseline",
-              "ns/item", "spdl", "ns/item", "ratio", "target");
+  std::ostringstream md;
+  md << "Measured " << today() << " on " << cpu_model() << ", " << std::thread::hardware_concurrency()
+     << " cores; " << (full ? "5 repetitions, medians" : "quick mode: 1 repetition") << ".\n\n"
+     << "| workload | baseline | ns/item | spdl | ns/item | ratio | target |\n"
+     << "| --- | --- | ---: | --- | ---: | ---: | --- |\n";
+  std::printf("\n%-32s %-24s %12s %-32s %12s %8s %10s\n", "workload", "baseline", "ns/item", "spdl",
+              "ns/item", "ratio", "target");
+  int missed = 0;
   for (const auto& c : table) {
     auto b = report.ns_per_item.find(c.baseline);
     auto s = report.ns_per_item.find(c.candidate);
     if (b == report.ns_per_item.end() || s == report.ns_per_item.end()) continue;
-    std::printf("%-30s %-24s %12.1f %-26s %12.1f %8.2f %8s\n", c.workload, c.baseline, b->second,
-                c.candidate, s->second, s->second / b->second, c.target);
+    const double ratio = s->second / b->second;
+    std::string target = "-";
+    if (c.target > 0) {
+      target = "<= " + fixed(c.target, 2);
+      if (ratio > c.target) {
+        target += " MISSED";
+        ++missed;
+      }
+    }
+    std::printf("%-32s %-24s %12.1f %-32s %12.1f %8.2f %10s\n", c.workload, c.baseline, b->second,
+                c.candidate, s->second, ratio, target.c_str());
+    std::string workload = c.workload;
+    workload.erase(0, workload.find_first_not_of(' '));
+    md << "| " << workload << " | `" << c.baseline << "` | " << fixed(b->second, 1) << " | `"
+       << c.candidate << "` | " << fixed(s->second, 1) << " | " << fixed(ratio, 2) << " | "
+       << target << " |\n";
   }
-  return 0;
+  md << "\nRun time per group:";
+  std::printf("\nrun time per group:");
+  for (const auto& [name, s] : timings) {
+    md << " " << name << " " << fixed(s, 0) << " s;";
+    std::printf(" %s %.0f s;", name.c_str(), s);
+  }
+  md << "\n";
+  std::printf("\n%d target(s) missed\n", missed);
+  if (!results.empty()) {
+    std::ofstream out(results);
+    out << "# Benchmark results\n\n" << md.str();
+    if (!out) std::fprintf(stderr, "spdl_benchmarks: cannot write '%s'\n", results.c_str());
+    else std::printf("results written to %s\n", results.c_str());
+  }
+  return matched_all ? 0 : 1;
 }

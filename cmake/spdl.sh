@@ -6,7 +6,8 @@
 #   bash cmake/spdl.sh test                      build everything and run the whole test suite
 #   bash cmake/spdl.sh sanitize address,undefined|thread
 #                                                the engine's and media I/O's tests under sanitizers
-#   bash cmake/spdl.sh bench [benchmark args]    build and run the benchmarks (Release)
+#   bash cmake/spdl.sh bench [--group=G] [--full] build and run the benchmarks (Release): a results
+#                                                table in benchmarks/results.md
 #   bash cmake/spdl.sh deps                      only install what is missing
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -79,10 +80,11 @@ main() {
       deps
       configure build -DCMAKE_BUILD_TYPE=Release
       cmake --build build -j "$jobs" --target spdl_benchmarks
-      ./build/benchmarks/spdl_benchmarks "$@"
+      # Quick by default (--full for 5 repetitions); the table goes to benchmarks/results.md.
+      ./build/benchmarks/spdl_benchmarks --results=benchmarks/results.md "$@"
       ;;
     *)
-      sed -n '2,10p' "$0"
+      sed -n '2,11p' "$0"
       exit 2
       ;;
   esac

@@ -77,8 +77,12 @@ class loader_progress {
 
   static void mark(epoch_progress& e, std::size_t position) {
     if (position < e.prefix) return;
+    if (position == e.prefix) {  // the common case (input order): no set to touch
+      ++e.prefix;
+      if (!e.ahead.empty()) settle(e);
+      return;
+    }
     e.ahead.insert(position);
-    settle(e);
   }
 
   static void settle(epoch_progress& e) {
