@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <ranges>
 #include <stdexcept>
@@ -351,4 +352,72 @@ TEST_CASE("many short-lived pipelines: started, partly read, destroyed", "[pipel
     if (round % 2) p.stop();
   }
   SUCCEED();
+}
+
+TEST_CASE("stop cancels what an awaitable stage waits on", "[pipeline][lifecycle][cancel]") {
+  // Each call waits on a 30 s timer: only cancellation lets stop(5 s) return in time.
+  auto sleepy = [](int i) -> asio::awaitable<int> {
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::seconds(30));
+    co_await t.async_wait(asio::use_awaitable);
+    co_return i;
+  };
+  SECTION("stop(timeout) returns: the waits end with operation_aborted, not as failures") {
+    std::atomic<int> failures{0};
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0, 100))
+                 .pipe(sleepy, {.concurrency = 4})
+                 .add_sink(2)
+                 .build({.num_threads = 1,
+                         .on_failure = [&](const spdl::stage_failure&) { ++failures; }});
+    p.start();
+    std::this_thread::sleep_for(50ms);  // the calls are waiting on their timers by now (or soon)
+    REQUIRE_NOTHROW(p.stop(5s));
+    CHECK(!p.get_item());
+    CHECK(failures == 0);
+  }
+  SECTION("the destructor returns without an explicit stop") {
+    auto done = std::make_shared<std::promise<void>>();
+    auto finished = done->get_future();
+    std::thread([done, sleepy] {
+      {
+        auto p = spdl::pipeline_builder()
+                     .add_source(std::views::iota(0, 100))
+                     .pipe(sleepy, {.concurrency = 2})
+                     .add_sink(2)
+                     .build({.num_threads = 1});
+        p.start();
+        std::this_thread::sleep_for(50ms);
+      }
+      done->set_value();
+    }).detach();
+    // 10 s against the timers' 30 s: generous for a loaded machine, and far from a hang.
+    REQUIRE(finished.wait_for(10s) == std::future_status::ready);
+  }
+}
+
+TEST_CASE("stop on one thread while another's first get_item starts the pipeline",
+          "[pipeline][lifecycle]") {
+  for (int trial = 0; trial < 100; ++trial) {
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0, 1000))
+                 .pipe([](int x) { return x; }, {.concurrency = 2})
+                 .add_sink(4)
+                 .build({.num_threads = 1});
+    std::atomic<bool> go{false};
+    std::thread reader([&] {
+      while (!go) {
+      }
+      try {
+        while (p.get_item()) {
+        }
+      } catch (const spdl::error&) {
+        // "the pipeline was stopped" when stop won the race to start: also fine
+      }
+    });
+    go = true;
+    if (trial % 2) std::this_thread::yield();
+    p.stop();
+    reader.join();
+  }
+  SUCCEED("no race, no hang");
 }

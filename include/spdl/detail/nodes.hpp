@@ -344,7 +344,9 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
       this->counters.record(r.elapsed);
 
       bool deliver = !this->failed && !rt.stopping();
-      if (r.error) {
+      // A call that ends in an error once stop() has begun is dropped with the rest, not counted:
+      // stop cancels what awaitable calls wait on, and they end with operation_aborted.
+      if (r.error && !rt.stopping()) {
         deliver = false;
         if (rt.count_failure(*this, r.error)) {
           finish_turn(seq);

@@ -17,6 +17,7 @@
 #include <spdl/pipeline/stats.hpp>
 
 #include <condition_variable>
+#include <deque>
 #include <cstdio>
 #include <exception>
 #include <future>
@@ -106,15 +107,13 @@ class runtime {
   }
 
   void start() {
-    {
-      std::lock_guard lock(mutex_);
-      if (started_) throw error("spdl::pipeline::start: the pipeline was already started");
-      if (stop_requested_) throw error("spdl::pipeline::start: the pipeline was stopped");
-      started_ = true;
-      // Queued before the lock is let go, so that a request_stop() from another thread, once it
-      // sees the pipeline started, queues its cancellation behind the launch.
-      asio::post(loop_, [this] { launch(); });
-    }
+    // All of it under the lock: a stop() on another thread that sees the pipeline started then
+    // finds its threads made and its launch queued (its cancellation comes after the launch).
+    std::lock_guard lock(mutex_);
+    if (started_) throw error("spdl::pipeline::start: the pipeline was already started");
+    if (stop_requested_) throw error("spdl::pipeline::start: the pipeline was stopped");
+    started_ = true;
+    asio::post(loop_, [this] { launch(); });
     pool_.emplace(options_.num_threads);
     started_at_ = clock::now();
     guard_.emplace(loop_.get_executor());
@@ -182,12 +181,19 @@ class runtime {
   [[nodiscard]] const std::vector<stage_failure>& failures() const noexcept { return failures_; }
 
   /// Runs a node's coroutine; the pipeline finishes when the last one returns.
+  ///
+  /// Each runs with a cancellation slot that stop() triggers: what an awaitable stage waits on
+  /// (a timer, a socket) is cancelled and completes with operation_aborted, so stop is prompt
+  /// even then. The engine's own waits ignore it (they are woken by closing their queues), and
+  /// so the coroutine is told not to throw on it.
   void spawn(asio::awaitable<void> work) {
     ++live_;
-    asio::co_spawn(loop_, std::move(work), [this](std::exception_ptr e) {
-      if (e) failures_.push_back({"spdl engine", e});  // a bug of ours; never silent
-      if (--live_ == 0) finish();
-    });
+    asio::cancellation_signal& stop = stop_signals_.emplace_back();
+    asio::co_spawn(loop_, cancellable(std::move(work)),
+                   asio::bind_cancellation_slot(stop.slot(), [this](std::exception_ptr e) {
+                     if (e) failures_.push_back({"spdl engine", e});  // a bug of ours; never silent
+                     if (--live_ == 0) finish();
+                   }));
   }
 
   /// Counts one call of node `n`'s function.
@@ -233,8 +239,14 @@ class runtime {
     }
   }
 
+  static asio::awaitable<void> cancellable(asio::awaitable<void> work) {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    co_await std::move(work);
+  }
+
   void cancel_all() {
     stopping_ = true;
+    for (auto& s : stop_signals_) s.emit(asio::cancellation_type::terminal);
     for (auto& n : nodes_) n->cancel_output();
     nodes_.back()->close_sink(failures_);
     if (stats_timer_) stats_timer_->cancel();
@@ -341,6 +353,8 @@ class runtime {
   std::optional<clock::time_point> started_at_;
   std::optional<clock::time_point> finished_at_;  // loop thread (read after join)
 
+  // Before the loop: the slots of abandoned coroutines may be touched while it is torn down.
+  std::deque<asio::cancellation_signal> stop_signals_;  // loop thread; one per spawned coroutine
   asio::io_context loop_{1};
   ready_queue ready_{loop_};
   loop_inbox inbox_{loop_};
