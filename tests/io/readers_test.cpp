@@ -265,6 +265,11 @@ TEST_CASE("NPY: bad input names the source and the reason", "[io][npy][errors]")
   CHECK_THROWS_AS(io::load_npy(npy("<f2", "(1,)", bytes(2))), io::unsupported_error);
   CHECK(message(npy("<f4", "(a, 3)", raw(f))).find("bad shape") != std::string::npos);
   CHECK(message(npy("<f4", "(99999999999, 99999999999)", raw(f))).find("absurd shape") != std::string::npos);
+  // Bytes from the file reach the message escaped: no control character, quote or broken UTF-8.
+  CHECK(message(npy("<f4", "(\x1b[2J\xff, 3)", raw(f))).find("bad shape '(\\x1b[2J\\xff, 3)'") !=
+        std::string::npos);
+  CHECK(message_of<io::unsupported_error>([&] { (void)io::load_npy(npy("<\x07\x07", "(1,)", bytes(2))); })
+            .find("element type '<\\x07\\x07'") != std::string::npos);
 
   const auto missing = std::filesystem::temp_directory_path() / "spdl-no-such.npy";
   CHECK(message_of<io::io_error>([&] { (void)io::load_npy(missing); }).find(missing.string()) !=
@@ -475,6 +480,10 @@ TEST_CASE("TAR: bad input names the source and the reason", "[io][tar][errors]")
         std::string::npos);
   CHECK(message(bytes(t.begin(), t.begin() + 300)).find("truncated: 300 bytes where a 512-byte header belongs") !=
         std::string::npos);
+  bytes hostile;
+  tar_add(hostile, "\x1b]0;x\x07'.bin", bytes(2000, std::byte{1}));
+  CHECK(message(bytes(hostile.begin(), hostile.begin() + 1500))
+            .find("truncated: '\\x1b]0;x\\x07\\x27.bin' needs 2000 bytes") != std::string::npos);
   auto corrupt = t;
   corrupt[10] = std::byte{'X'};
   CHECK(message(corrupt).find("corrupt header (checksum") != std::string::npos);

@@ -83,7 +83,7 @@ inline npy_header parse_npy(std::span<const std::byte> head, std::uint64_t size,
   if (descr.size() < 5 || (descr[0] != '\'' && descr[0] != '"'))
     throw fail("no descr in the header");
   const auto type = descr.substr(1, descr.find(descr[0], 1) - 1);  // e.g. <f4
-  if (type.size() < 3) throw fail("bad descr '" + std::string(type) + "'");
+  if (type.size() < 3) throw fail("bad descr " + detail::quoted(type));
   const char order = type[0];
   const std::string_view code = type.substr(1);
   h.big_endian = order == '>';
@@ -96,8 +96,8 @@ inline npy_header parse_npy(std::span<const std::byte> head, std::uint64_t size,
   else if (code == "f8") h.dtype = dtype::float64;
   else
     throw unsupported_error(describe("load_npy", source,
-                                     "element type '" + std::string(type) +
-                                         "' (spdl reads bool, uint8, uint16, int16, int32, int64, "
+                                     "element type " + detail::quoted(type) +
+                                         " (spdl reads bool, uint8, uint16, int16, int32, int64, "
                                          "float32 and float64)"));
 
   const auto fortran = npy_field(dict, "fortran_order");
@@ -115,7 +115,7 @@ inline npy_header parse_npy(std::span<const std::byte> head, std::uint64_t size,
       continue;
     }
     std::int64_t v = 0;
-    if (shape[i] < '0' || shape[i] > '9') throw fail("bad shape " + std::string(shape.substr(0, close + 1)));
+    if (shape[i] < '0' || shape[i] > '9') throw fail("bad shape " + detail::quoted(shape.substr(0, close + 1)));
     for (; i < close && shape[i] >= '0' && shape[i] <= '9'; ++i) {
       if (v > (std::numeric_limits<std::int64_t>::max() - 9) / 10) throw fail("absurd shape");
       v = v * 10 + (shape[i] - '0');

@@ -168,7 +168,7 @@ inline std::map<std::string, buffer> load_npz(std::span<const std::byte> zip, co
   std::vector<std::byte> scratch;
   for (const auto& m : zip_directory(zip, source)) {
     if (m.name.empty() || m.name.back() == '/') continue;  // directories
-    const std::string member = source + ": " + m.name;
+    const std::string member = source + ": " + detail::printable(m.name);
     const auto bytes = zip_data(zip, m, scratch, member);
     const auto h = parse_npy(bytes, bytes.size(), member);
     buffer out(h.shape, h.dtype);

@@ -54,7 +54,7 @@ class tar_reader {
       std::string name = long_name ? *long_name : header_name(h);
       const std::uint64_t data_at = at_ + block;
       if (size > archive_.size() - data_at)
-        throw fail("truncated: '" + name + "' needs " + std::to_string(size) + " bytes, " +
+        throw fail("truncated: " + detail::quoted(name) + " needs " + std::to_string(size) + " bytes, " +
                    std::to_string(archive_.size() - data_at) + " are present");
       std::span<const std::byte> data(archive_.data() + data_at, static_cast<std::size_t>(size));
       at_ = data_at + (size + block - 1) / block * block;
