@@ -87,7 +87,9 @@ TEST_CASE("aggregate batches, flushes the partial batch, and disaggregate flatte
 TEST_CASE("output order: completion yields finishing order, input yields source order",
           "[pipeline][order]") {
   constexpr int n = 20;
-  auto delay = [](int i) { return std::chrono::milliseconds(5 * (n - i)); };
+  // Calls finish 20 ms apart: 5 ms proved too little under ASan on 2 busy cores (a call that
+  // started later by the scheduler's whim finished first once in a CI run).
+  auto delay = [](int i) { return std::chrono::milliseconds(20 * (n - i)); };
   std::vector<int> reversed = iota_vec(n);
   std::reverse(reversed.begin(), reversed.end());
 
