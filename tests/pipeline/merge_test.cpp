@@ -5,6 +5,8 @@
 
 #include "../support/counted.hpp"
 
+#include "../support/stress.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -428,7 +430,7 @@ TEST_CASE("merge: statistics count the merge's items as a source's", "[pipeline]
 
 TEST_CASE("merge: long streams, small queues, many runs", "[pipeline][merge][stress]") {
   for (int run = 0; run < 12; ++run) {
-    constexpr int n = 7000;
+    const int n = spdl::test::stress_items(7000);
     std::vector<spdl::pipeline<int>> inputs;
     std::vector<int> expected;
     const int width = 2 + run % 3;
