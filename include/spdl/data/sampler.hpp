@@ -69,17 +69,35 @@ template <class At>
   return out;
 }
 
+/// What every sampler is: this rank's indices for the current epoch, as a sized random-access
+/// range, with the options and the epoch they came from.
+class sampled_indices {
+ public:
+  using iterator = std::vector<std::size_t>::const_iterator;
+
+  [[nodiscard]] iterator begin() const noexcept { return indices_.begin(); }
+  [[nodiscard]] iterator end() const noexcept { return indices_.end(); }
+  /// This rank's share: the same for every rank.
+  [[nodiscard]] std::size_t size() const noexcept { return indices_.size(); }
+  [[nodiscard]] std::size_t epoch() const noexcept { return epoch_; }
+  [[nodiscard]] const sampler_options& options() const noexcept { return options_; }
+
+ protected:
+  explicit sampled_indices(sampler_options options) : options_(options) {}
+
+  sampler_options options_;
+  std::size_t epoch_ = 0;
+  std::vector<std::size_t> indices_;
+};
 }  // namespace detail
 
 /// Every index of [0, n) once per epoch, in an order shuffled from (seed, epoch) alone:
 /// SplitMix64 seeded from both, Fisher–Yates with Lemire's unbiased bounded integers. The same
 /// permutation on every machine; each rank takes its shard of it.
-class random_sampler {
+class random_sampler : public detail::sampled_indices {
  public:
-  using iterator = std::vector<std::size_t>::const_iterator;
-
   /// Throws std::invalid_argument when n == 0, world_size == 0 or rank >= world_size.
-  random_sampler(std::size_t n, sampler_options options = {}) : n_(n), options_(options) {
+  random_sampler(std::size_t n, sampler_options options = {}) : sampled_indices(options), n_(n) {
     detail::check_sampler_options("spdl::random_sampler", options_);
     if (n_ == 0) throw std::invalid_argument("spdl::random_sampler: n must be >= 1");
     compute();
@@ -91,13 +109,6 @@ class random_sampler {
     epoch_ = epoch;
     compute();
   }
-  [[nodiscard]] std::size_t epoch() const noexcept { return epoch_; }
-
-  [[nodiscard]] iterator begin() const noexcept { return indices_.begin(); }
-  [[nodiscard]] iterator end() const noexcept { return indices_.end(); }
-  /// This rank's share: the same for every rank.
-  [[nodiscard]] std::size_t size() const noexcept { return indices_.size(); }
-  [[nodiscard]] const sampler_options& options() const noexcept { return options_; }
 
  private:
   void compute() {
@@ -109,18 +120,13 @@ class random_sampler {
   }
 
   std::size_t n_;
-  sampler_options options_;
-  std::size_t epoch_ = 0;
-  std::vector<std::size_t> indices_;
 };
 
 /// 0, 1, ..., n - 1, sharded like the others (the seed and the epoch change nothing).
-class sequential_sampler {
+class sequential_sampler : public detail::sampled_indices {
  public:
-  using iterator = std::vector<std::size_t>::const_iterator;
-
   /// Throws std::invalid_argument when n == 0, world_size == 0 or rank >= world_size.
-  sequential_sampler(std::size_t n, sampler_options options = {}) : options_(options) {
+  sequential_sampler(std::size_t n, sampler_options options = {}) : sampled_indices(options) {
     detail::check_sampler_options("spdl::sequential_sampler", options_);
     if (n == 0) throw std::invalid_argument("spdl::sequential_sampler: n must be >= 1");
     indices_ = detail::shard(n, options_, [](std::size_t i) { return i; });
@@ -128,17 +134,6 @@ class sequential_sampler {
 
   /// Recorded only, so that every sampler can be driven alike.
   void set_epoch(std::size_t epoch) noexcept { epoch_ = epoch; }
-  [[nodiscard]] std::size_t epoch() const noexcept { return epoch_; }
-
-  [[nodiscard]] iterator begin() const noexcept { return indices_.begin(); }
-  [[nodiscard]] iterator end() const noexcept { return indices_.end(); }
-  [[nodiscard]] std::size_t size() const noexcept { return indices_.size(); }
-  [[nodiscard]] const sampler_options& options() const noexcept { return options_; }
-
- private:
-  sampler_options options_;
-  std::size_t epoch_ = 0;
-  std::vector<std::size_t> indices_;
 };
 
 /// `num_draws` indices drawn with replacement, index i with probability weights[i] / sum:
@@ -146,15 +141,13 @@ class sequential_sampler {
 /// the running sums. A zero weight is never drawn. Each rank takes its shard of the draws.
 ///
 ///     spdl::weighted_sampler rebalance(class_weight_of_each_item, 50'000, {.seed = 1});
-class weighted_sampler {
+class weighted_sampler : public detail::sampled_indices {
  public:
-  using iterator = std::vector<std::size_t>::const_iterator;
-
   /// Throws std::invalid_argument when the weights are empty, negative, not finite or all zero,
   /// num_draws == 0, world_size == 0 or rank >= world_size.
   weighted_sampler(std::vector<double> weights, std::size_t num_draws,
                    sampler_options options = {})
-      : choice_(check(weights, num_draws, options)), num_draws_(num_draws), options_(options) {
+      : sampled_indices(options), choice_(check(weights, num_draws, options)), num_draws_(num_draws) {
     compute();
   }
 
@@ -164,12 +157,6 @@ class weighted_sampler {
     epoch_ = epoch;
     compute();
   }
-  [[nodiscard]] std::size_t epoch() const noexcept { return epoch_; }
-
-  [[nodiscard]] iterator begin() const noexcept { return indices_.begin(); }
-  [[nodiscard]] iterator end() const noexcept { return indices_.end(); }
-  [[nodiscard]] std::size_t size() const noexcept { return indices_.size(); }
-  [[nodiscard]] const sampler_options& options() const noexcept { return options_; }
 
  private:
   static const std::vector<double>& check(const std::vector<double>& weights,
@@ -191,9 +178,6 @@ class weighted_sampler {
 
   detail::weighted_choice choice_;
   std::size_t num_draws_;
-  sampler_options options_;
-  std::size_t epoch_ = 0;
-  std::vector<std::size_t> indices_;
 };
 
 static_assert(std::ranges::random_access_range<random_sampler> &&
