@@ -4,6 +4,7 @@
 #include <spdl/pipeline.hpp>
 
 #include "../support/counted.hpp"
+#include "../support/threads.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -376,22 +377,18 @@ TEST_CASE("stop cancels what an awaitable stage waits on", "[pipeline][lifecycle
     CHECK(failures == 0);
   }
   SECTION("the destructor returns without an explicit stop") {
-    auto done = std::make_shared<std::promise<void>>();
-    auto finished = done->get_future();
-    std::thread([done, sleepy] {
-      {
-        auto p = spdl::pipeline_builder()
-                     .add_source(std::views::iota(0, 100))
-                     .pipe(sleepy, {.concurrency = 2})
-                     .add_sink(2)
-                     .build({.num_threads = 1});
-        p.start();
-        std::this_thread::sleep_for(50ms);
-      }
-      done->set_value();
-    }).detach();
     // 10 s against the timers' 30 s: generous for a loaded machine, and far from a hang.
-    REQUIRE(finished.wait_for(10s) == std::future_status::ready);
+    const auto destroyed = spdl::test::within<bool>(10s, [sleepy] {
+      auto p = spdl::pipeline_builder()
+                   .add_source(std::views::iota(0, 100))
+                   .pipe(sleepy, {.concurrency = 2})
+                   .add_sink(2)
+                   .build({.num_threads = 1});
+      p.start();
+      std::this_thread::sleep_for(50ms);
+      return true;  // p is destroyed on the way out
+    });
+    REQUIRE(destroyed.has_value());
   }
 }
 

@@ -7,6 +7,8 @@
 
 #include "../support/stress.hpp"
 
+#include "../support/threads.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -30,22 +32,7 @@ namespace {
 
 void quiet(const spdl::stage_failure&) {}
 
-// Runs `scenario` on a thread of its own and waits for it at most `limit`, so that a hang fails
-// the test instead of the suite. A hung scenario is abandoned (its thread detached).
-template <class R, class F>
-std::optional<R> within(std::chrono::seconds limit, F scenario) {
-  auto done = std::make_shared<std::promise<R>>();
-  auto result = done->get_future();
-  std::thread([done, scenario = std::move(scenario)]() mutable {
-    try {
-      done->set_value(scenario());
-    } catch (...) {
-      done->set_exception(std::current_exception());
-    }
-  }).detach();
-  if (result.wait_for(limit) != std::future_status::ready) return std::nullopt;
-  return result.get();
-}
+using spdl::test::within;
 
 struct read_result {
   std::vector<int> items;

@@ -4,6 +4,8 @@
 
 #include <spdl/pipeline.hpp>
 
+#include "../support/threads.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -24,23 +26,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Runs `scenario` on a thread of its own and waits for it at most `limit`: a deadlock fails the
-// test instead of hanging the suite. A hung scenario is abandoned (its thread detached, its
-// pipelines never destroyed): there is no safe way to take them down.
-template <class R, class F>
-std::optional<R> within(std::chrono::seconds limit, F scenario) {
-  auto done = std::make_shared<std::promise<R>>();
-  auto result = done->get_future();
-  std::thread([done, scenario = std::move(scenario)]() mutable {
-    try {
-      done->set_value(scenario());
-    } catch (...) {
-      done->set_exception(std::current_exception());
-    }
-  }).detach();
-  if (result.wait_for(limit) != std::future_status::ready) return std::nullopt;
-  return result.get();
-}
+using spdl::test::within;
 
 // The threads B's loop stage ran on: its loop thread, and only that.
 struct thread_log {
