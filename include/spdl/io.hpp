@@ -14,6 +14,7 @@
 #include <spdl/io/filter_graph.hpp>
 #include <spdl/io/frames.hpp>
 #include <spdl/io/image.hpp>
+#include <spdl/io/limits.hpp>
 #include <spdl/io/muxer.hpp>
 #include <spdl/io/npy.hpp>
 #include <spdl/io/npz.hpp>

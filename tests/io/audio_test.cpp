@@ -175,3 +175,35 @@ TEST_CASE("sample rate, channels, format and num_frames give the documented shap
   CHECK_THROWS_AS(io::load_audio(make_video("silent.mkv", frames, {.frame_rate = 20, .codec = "ffv1"})),
                   io::io_error);
 }
+
+TEST_CASE("load_audio holds to max_bytes and sizes its output by what is decoded", "[audio][limits]") {
+  // 4,000 samples with a gap of a million seconds in their timestamps (an 8.6 KB file): the
+  // output is the 4,000 samples; nothing is reserved for the gap (it used to ask for 32 GB).
+  const auto gap = ffmpeg_cli("-f lavfi -i sine=frequency=440:sample_rate=8000:duration=0.5 "
+                              "-af asetpts='if(gte(N\\,2)\\,PTS+1000000/TB\\,PTS)' -c:a pcm_s16le", "gap.mkv");
+  io::buffer samples = io::load_audio(gap);
+  CHECK(shape(samples) == std::vector<std::int64_t>{4000, 1});
+
+  // A 40 KB WAV at 1 Hz, resampled to 16 kHz: 640 million samples, 2.5 GB. Over the limit.
+  io::buffer slow({20000, 1}, io::dtype::int16);
+  std::memset(slow.data(), 0, slow.size_bytes());
+  const auto wav = scratch_dir() / "1hz.wav";
+  {
+    std::vector<std::byte> b;
+    auto put = [&](const void* p, std::size_t n) {
+      b.insert(b.end(), static_cast<const std::byte*>(p), static_cast<const std::byte*>(p) + n);
+    };
+    auto u32 = [&](std::uint32_t v) { put(&v, 4); };
+    auto u16 = [&](std::uint16_t v) { put(&v, 2); };
+    put("RIFF", 4); u32(36 + 40000); put("WAVE", 4);
+    put("fmt ", 4); u32(16); u16(1); u16(1); u32(1); u32(2); u16(2); u16(16);
+    put("data", 4); u32(40000); put(slow.data(), 40000);
+    write_bytes(wav, b);
+  }
+  auto message = message_of<io::io_error>([&] { (void)io::load_audio(wav, {.sample_rate = 16000, .max_bytes = 64 << 20}); });
+  CHECK(message.find(wav.string()) != std::string::npos);
+  CHECK(message.find("audio_options::max_bytes") != std::string::npos);
+  CHECK(shape(io::load_audio(wav, {.window = io::time_window{0, 10}, .sample_rate = 16000})) ==
+        std::vector<std::int64_t>{160000, 1});
+  CHECK_THROWS_AS(io::load_audio(gap, {.num_frames = 1 << 30, .max_bytes = 1 << 20}), io::io_error);
+}

@@ -12,6 +12,7 @@ extern "C" {
 }
 
 #include <catch2/catch.hpp>
+#include <zlib.h>
 
 #include <cmath>
 #include <cstdint>
@@ -354,4 +355,124 @@ TEST_CASE("FFmpeg-decoded formats are safe from many threads at once", "[io][thr
             for (std::size_t k = 0; k < px.size(); k += 3) std::swap(px[k], px[k + 2]);
           return px == expected[i];
         }) == 0);
+}
+
+namespace {
+
+void put_be32(bytes& b, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) b.push_back(std::byte((v >> (24 - 8 * i)) & 0xFF));
+}
+
+// A valid PNG of w x h 1-bit grey pixels, all black: zlib packs its rows about 1000:1.
+bytes black_png(std::uint32_t w, std::uint32_t h) {
+  std::vector<unsigned char> rows(std::size_t(h) * (1 + (w + 7) / 8), 0);
+  uLongf packed_size = compressBound(static_cast<uLong>(rows.size()));
+  std::vector<unsigned char> packed(packed_size);
+  REQUIRE(compress2(packed.data(), &packed_size, rows.data(), static_cast<uLong>(rows.size()), 9) == Z_OK);
+  packed.resize(packed_size);
+  bytes out;
+  for (const unsigned c : {0x89u, 0x50u, 0x4Eu, 0x47u, 0x0Du, 0x0Au, 0x1Au, 0x0Au}) out.push_back(std::byte(c));
+  auto chunk = [&](const char* type, const unsigned char* data, std::size_t n) {
+    put_be32(out, static_cast<std::uint32_t>(n));
+    const std::size_t at = out.size();
+    for (int i = 0; i < 4; ++i) out.push_back(std::byte(type[i]));
+    for (std::size_t i = 0; i < n; ++i) out.push_back(std::byte(data[i]));
+    put_be32(out, static_cast<std::uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(out.data() + at), static_cast<uInt>(n + 4))));
+  };
+  const unsigned char ihdr[13] = {static_cast<unsigned char>(w >> 24), static_cast<unsigned char>(w >> 16),
+                                  static_cast<unsigned char>(w >> 8), static_cast<unsigned char>(w),
+                                  static_cast<unsigned char>(h >> 24), static_cast<unsigned char>(h >> 16),
+                                  static_cast<unsigned char>(h >> 8), static_cast<unsigned char>(h),
+                                  1, 0, 0, 0, 0};
+  chunk("IHDR", ihdr, 13);
+  chunk("IDAT", packed.data(), packed.size());
+  chunk("IEND", nullptr, 0);
+  return out;
+}
+
+bytes from_text(std::initializer_list<unsigned> values) {
+  bytes out;
+  for (unsigned v : values) out.push_back(std::byte(v));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("small files cannot claim huge images: max_pixels and what the bytes can hold", "[io][image][limits]") {
+  // A 34-byte lossless WebP claiming 16000x16000 (it would decode to 1.75 GB of RGBA): over the
+  // default max_pixels (Pillow's bomb threshold).
+  bytes webp = from_text({'R', 'I', 'F', 'F', 26, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', 'L', 14, 0, 0, 0, 0x2f});
+  const std::uint32_t bits = (16000 - 1) | (16000u - 1) << 14;
+  for (int i = 0; i < 4; ++i) webp.push_back(std::byte((bits >> (8 * i)) & 0xFF));
+  webp.resize(34, std::byte{0});
+  CHECK(io::default_max_pixels == 178'956'970);
+  auto message = message_of<io::io_error>([&] { (void)io::decode_image(webp); });
+  CHECK(message.find("16000x16000") != std::string::npos);
+  CHECK(message.find("image_options::max_pixels") != std::string::npos);
+
+  // A valid 16384x16384 PNG (33 KB): over the default limit; allowed by a larger one, it is
+  // beyond FFmpeg's own limit, which says so (not "corrupt PNG").
+  const bytes big = black_png(16384, 16384);
+  CHECK(message_of<io::io_error>([&] { (void)io::decode_image(big); }).find("max_pixels") != std::string::npos);
+  message = message_of<io::unsupported_error>(
+      [&] { (void)io::decode_image(big, {.backend = io::image_backend::ffmpeg, .max_pixels = 1u << 30}); });
+  CHECK(message.find("FFmpeg's own size limit") != std::string::npos);
+  // One inside both limits decodes (and 1-bit grey is black).
+  const auto ok = io::decode_image(black_png(1000, 900), {.format = io::pixel_format::gray8});
+  CHECK(shape_of(ok) == std::vector<std::int64_t>{900, 1000, 1});
+  CHECK(as_vector(ok) == pixels(900 * 1000, 0));
+
+  // Headers claiming more pixels than the file's bytes can code: a 35-byte GIF of 13000x13000
+  // (stb_image would take 1.5 GB for it), a 3000x3000 PNG of 200 bytes, a JPEG cut short
+  // claiming 8000x8000 — refused on every backend before anything is allocated.
+  bytes gif = from_text({'G', 'I', 'F', '8', '9', 'a', 13000 & 0xFF, 13000 >> 8, 13000 & 0xFF, 13000 >> 8, 0x80, 0, 0});
+  gif.resize(35, std::byte{0});
+  bytes png = black_png(3000, 3000);
+  png.resize(200);
+  bytes jpeg = turbo_encode(64, 48, pattern(64, 48, 3), TJPF_RGB, TJSAMP_420);
+  for (std::size_t i = 2; i + 9 < jpeg.size(); ++i)
+    if (jpeg[i] == std::byte{0xFF} && jpeg[i + 1] == std::byte{0xC0}) {  // SOF0: height, width
+      for (std::size_t at : {i + 5, i + 7}) jpeg[at] = std::byte{8000 >> 8}, jpeg[at + 1] = std::byte{8000 & 0xFF};
+      break;
+    }
+  for (const auto backend : {io::image_backend::automatic, io::image_backend::stb, io::image_backend::ffmpeg}) {
+    for (const bytes* file : {&gif, &png, &jpeg}) {
+      INFO("backend " << int(backend) << ", " << file->size() << " bytes");
+      message = message_of<io::io_error>([&] { (void)io::decode_image(*file, {.backend = backend}); });
+      CHECK(message.find("can hold") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("stb_image is given only JPEGs whose Huffman tables are sound", "[io][image][limits]") {
+  const bytes good = turbo_encode(64, 48, pattern(64, 48, 3), TJPF_RGB, TJSAMP_420);
+  REQUIRE(good.size() > 4);
+  CHECK(shape_of(decode(good, io::image_backend::stb)) == std::vector<std::int64_t>{48, 64, 3});
+  // A table of 300 codes (45 of 15 bits, 255 of 16: they fit, so stb_image 2.27 takes them and
+  // writes past its 256-entry table) after the scan, where stb reads it.
+  bytes hostile(good.begin(), good.end() - 2);  // without EOI
+  const std::size_t length = 2 + 1 + 16 + 300;
+  for (unsigned v : {0xFFu, 0xC4u, unsigned(length >> 8), unsigned(length & 0xFF), 0x00u}) hostile.push_back(std::byte(v));
+  for (int len = 1; len <= 16; ++len) hostile.push_back(std::byte(len == 15 ? 45 : len == 16 ? 255 : 0));
+  for (int k = 0; k < 300; ++k) hostile.push_back(std::byte(k % 12));
+  hostile.push_back(std::byte{0xFF});
+  hostile.push_back(std::byte{0xD9});
+  auto message = message_of<io::io_error>([&] { (void)decode(hostile, io::image_backend::stb); });
+  CHECK(message.find("a Huffman table of 300 codes") != std::string::npos);
+  // A DC symbol of 33 bits (stb_image shifts by it).
+  bytes wide(good.begin(), good.end() - 2);
+  for (unsigned v : {0xFFu, 0xC4u, 0u, 2u + 1 + 16 + 1, 0x00u}) wide.push_back(std::byte(v));
+  for (int len = 1; len <= 16; ++len) wide.push_back(std::byte(len == 1 ? 1 : 0));
+  wide.push_back(std::byte{33});
+  wide.push_back(std::byte{0xFF});
+  wide.push_back(std::byte{0xD9});
+  message = message_of<io::io_error>([&] { (void)decode(wide, io::image_backend::stb); });
+  CHECK(message.find("Huffman symbol out of range (33)") != std::string::npos);
+  // Cut short: stb_image would fill the rest with grey and succeed.
+  bytes cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(good.size() * 2 / 3));
+  message = message_of<io::io_error>([&] { (void)decode(cut, io::image_backend::stb); });
+  CHECK(message.find("no end-of-image marker") != std::string::npos);
+  // libjpeg-turbo (the default for JPEG) refuses both as well.
+  CHECK_THROWS_AS(decode(hostile, io::image_backend::automatic), io::io_error);
+  CHECK_THROWS_AS(decode(cut, io::image_backend::automatic), io::io_error);
 }

@@ -495,3 +495,45 @@ TEST_CASE("TAR: bad input names the source and the reason", "[io][tar][errors]")
   tar_add(bad_pax, "a", text("1"));
   CHECK(message(bad_pax).find("malformed PAX record") != std::string::npos);
 }
+
+TEST_CASE("NPZ: members cannot claim more than deflate makes or than max_bytes allows", "[io][npz][limits]") {
+  const std::vector<float> f(600, 1.5f);
+  const auto good = zip({{"a.npy", npy("<f4", "(600,)", raw(f)), true}});
+  REQUIRE(values<float>(io::load_npz(good).at("a")) == f);
+  // The directory's uncompressed size (at 24 in the central directory entry) raised to 3.75 GB:
+  // refused from the sizes alone, before any allocation (it used to be zero-filled first).
+  const auto dir = static_cast<std::size_t>(good.size() - 22 - (46 + 5));
+  REQUIRE(good[dir] == std::byte{0x50});
+  auto claim = good;
+  for (int i = 0; i < 4; ++i) claim[dir + 24 + i] = std::byte(i == 3 ? 0xF0 : 0x00);
+  auto message = message_of<io::io_error>([&] { (void)io::load_npz(claim); });
+  CHECK(message.find("more than deflate can expand to") != std::string::npos);
+  CHECK(message.find("<memory>: a.npy") != std::string::npos);
+  // ZIP64: 2^40 bytes claimed (it used to end in std::bad_alloc).
+  auto claim64 = zip({{"a.npy", npy("<f4", "(600,)", raw(f)), true}}, true);
+  const std::size_t extra = claim64.size() - 22 - 20 - 56 - 28;  // the ZIP64 extra field
+  REQUIRE(claim64[extra] == std::byte{0x01});
+  for (int i = 0; i < 8; ++i) claim64[extra + 4 + i] = std::byte(i == 5 ? 0x01 : 0x00);
+  CHECK(message_of<io::io_error>([&] { (void)io::load_npz(claim64); }).find("more than deflate") != std::string::npos);
+
+  // A genuine array over the limit, stored or deflated; a limit it fits.
+  for (const bool deflated : {false, true}) {
+    const auto archive = zip({{"a.npy", npy("<f4", "(600,)", raw(f)), deflated}});
+    message = message_of<io::io_error>([&] { (void)io::load_npz(archive, {.max_bytes = 2399}); });
+    CHECK(message.find("2400 bytes, over the limit of 2399 (npz_options::max_bytes)") != std::string::npos);
+    CHECK(io::load_npz(archive, {.max_bytes = 2400}).at("a").size_bytes() == 2400);
+  }
+  // Zeros deflate about 1000:1, near deflate's limit: still read, straight into the buffer.
+  const std::vector<std::int64_t> zeros(1 << 17, 0);
+  const auto dense = zip({{"z.npy", npy("<i8", "(131072,)", raw(zeros)), true}});
+  CHECK(dense.size() < 4096);
+  CHECK(values<std::int64_t>(io::load_npz(dense).at("z")) == zeros);
+  // A big-endian Fortran-order array deflated: fixed in place / through its copy as before.
+  const std::vector<std::int16_t> z{1, 2, 3, 4, 5, 6};
+  const auto fortran = zip({{"f.npy", npy("<i2", "(2, 3)", raw(z), true), true}});
+  CHECK(values<std::int16_t>(io::load_npz(fortran).at("f")) == std::vector<std::int16_t>{1, 3, 5, 2, 4, 6});
+  // Trailing bytes inflated past the array are accepted (as before); a stream cut short is not.
+  auto truncated = good;
+  truncated[dir + 20] = std::byte{0x08};  // compressed size 8: the stream ends early
+  CHECK_THROWS_AS(io::load_npz(truncated), io::io_error);
+}

@@ -216,3 +216,22 @@ TEST_CASE("a stream that changes size mid-way gets a new filter graph for the ne
   io::buffer v = io::load_video(path, {.width = 32, .height = 32});
   CHECK(std::vector<std::int64_t>(v.shape().begin(), v.shape().end()) == std::vector<std::int64_t>{40, 32, 32, 3});
 }
+
+TEST_CASE("load_video holds to max_bytes and max_pixels, whatever the container claims", "[video][limits]") {
+  // Two frames 100,000 s apart: at fps 30 that is 3 million frames (2.3 GB of 16x16 RGB).
+  const auto gap = ffmpeg_cli("-f lavfi -i color=c=red:size=16x16:rate=1:duration=2 "
+                              "-vf setpts=N*100000/TB -fps_mode passthrough -c:v ffv1", "gap.mkv");
+  io::buffer two = io::load_video(gap);  // no fps: the two frames, nothing reserved for the gap
+  CHECK(std::vector<std::int64_t>(two.shape().begin(), two.shape().end()) == std::vector<std::int64_t>{2, 16, 16, 3});
+  auto message = message_of<io::io_error>([&] { (void)io::load_video(gap, {.fps = 30, .max_bytes = 16 << 20}); });
+  CHECK(message.find(gap.string()) != std::string::npos);
+  CHECK(message.find("video_options::max_bytes") != std::string::npos);
+  // num_frames beyond the limit.
+  CHECK_THROWS_AS(io::load_video(gap, {.num_frames = 100000, .max_bytes = 16 << 20}), io::io_error);
+
+  // Frames of more pixels than max_pixels (96x64 = 6144).
+  const auto path = make_video("limits.mkv", source_frames(), fine("libx264"));
+  message = message_of<io::io_error>([&] { (void)io::load_video(path, {.max_pixels = 6143}); });
+  CHECK(message.find("96x64 pixels, over the limit of 6143 (max_pixels)") != std::string::npos);
+  CHECK(io::load_video(path, {.width = 48, .height = 32, .max_pixels = 6144}).shape()[0] == 40);
+}

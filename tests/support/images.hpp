@@ -12,6 +12,8 @@ extern "C" {
 #include <libavutil/dict.h>
 }
 
+#include "errors.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -160,18 +162,6 @@ inline double mean_abs_diff(const pixels& a, const pixels& b) {
   double s = 0;
   for (std::size_t i = 0; i < a.size(); ++i) s += std::abs(int(a[i]) - int(b[i]));
   return s / static_cast<double>(a.size());
-}
-
-/// The message of the exception `f` throws, which must be an E.
-template <class E>
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("no exception of the expected type");
-  return {};
 }
 
 }  // namespace spdl::test

@@ -6,11 +6,14 @@
 
 #include <unistd.h>
 
+#include "errors.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -98,6 +101,16 @@ inline std::filesystem::path make_video(const std::string& name, const io::buffe
   out.open();
   out.write_video(s, frames);
   out.close();
+  return path;
+}
+
+/// A file made by the ffmpeg command-line tool: `ffmpeg -v error -y <args> <scratch_dir()/name>`
+/// (for what spdl's muxer will not write: timestamp gaps, odd rates).
+inline std::filesystem::path ffmpeg_cli(const std::string& args, const std::string& name) {
+  const auto path = scratch_dir() / name;
+  const std::string command = "ffmpeg -nostdin -v error -y " + args + " '" + path.string() + "'";
+  INFO(command);
+  REQUIRE(std::system(command.c_str()) == 0);
   return path;
 }
 

@@ -13,6 +13,7 @@
 #include <spdl/io/decoder.hpp>
 #include <spdl/io/demuxer.hpp>
 #include <spdl/io/error.hpp>
+#include <spdl/io/limits.hpp>
 #include <spdl/io/packets.hpp>
 
 extern "C" {
@@ -40,6 +41,8 @@ struct audio_options {
   int sample_rate = 0, num_channels = 0;  ///< 0 keeps the source's
   sample_format format = sample_format::f32;
   int num_frames = -1;  ///< > 0: exactly this many samples (zero-pad or trim)
+  /// Bytes of the output; a waveform that would grow past it is refused (io_error).
+  std::uint64_t max_bytes = default_max_bytes;
 };
 
 /// The filter description load_audio runs for `o` (the window is applied by decode_packets):
@@ -72,8 +75,12 @@ inline buffer load_audio(demuxer& d, const audio_options& o) {
   const std::string desc = audio_filter_desc(o);
   packets p = d.demux_audio(o.window);
   const int rate = o.sample_rate > 0 ? o.sample_rate : p.codec_parameters().sample_rate;
-  const auto estimate = static_cast<std::int64_t>(std::ceil(covered_seconds(p) * rate)) + 1;
-  frame_writer out(media_type::audio, d.source(), std::max<std::int64_t>(estimate, o.num_frames));
+  // A first size from the packets' time span: a hint, which frame_writer caps (one timestamp
+  // gap would otherwise ask for gigabytes); what is decoded is held to max_bytes.
+  const double estimate = std::min(std::ceil(covered_seconds(p) * rate) + 1, 1e15);
+  frame_writer out(media_type::audio, d.source(),
+                   std::max<std::int64_t>(static_cast<std::int64_t>(estimate), o.num_frames), o.max_bytes,
+                   "audio_options::max_bytes");
   decode_filtered(p, desc, {}, [&](AVFrame& f, AVRational) { out.append(f); });
   if (!out.empty()) return out.finish(o.num_frames > 0 ? o.num_frames : -1, false);
   // No samples: T = 0, or num_frames of silence.

@@ -133,9 +133,16 @@ inline void write_video_frame(const AVFrame& v, const frame_shape& s, std::byte*
 /// a long clip holds one frame in flight rather than all of them.
 class frame_writer {
  public:
-  /// `expected`: frames (video) or samples (audio) to make room for at first.
-  frame_writer(media_type type, std::string source, std::int64_t expected)
-      : type_(type), source_(std::move(source)), capacity_(std::max<std::int64_t>(expected, 1)) {}
+  /// `expected`: frames (video) or samples (audio) to make room for at first: a hint, taken up
+  /// to 64 MiB (a container's claim is not trusted further; storage grows by half as needed).
+  /// `max_bytes`: the output's limit; growing past it throws io_error naming `limit_name`.
+  frame_writer(media_type type, std::string source, std::int64_t expected,
+               std::uint64_t max_bytes = UINT64_MAX, std::string limit_name = "")
+      : type_(type),
+        source_(std::move(source)),
+        limit_name_(std::move(limit_name)),
+        max_bytes_(max_bytes),
+        capacity_(std::max<std::int64_t>(expected, 1)) {}
 
   void append(const AVFrame& f) {
     if (!shape_) start(f);
@@ -192,7 +199,19 @@ class frame_writer {
     const auto& dims = shape_->shape;
     for (std::size_t i = type_ == media_type::audio ? 1 : 0; i < dims.size(); ++i)
       entry_ *= static_cast<std::size_t>(dims[i]);
+    max_entries_ = static_cast<std::int64_t>(std::min<std::uint64_t>(max_bytes_ / entry_, INT64_MAX));
+    if (max_entries_ == 0) too_large(1);
+    constexpr std::uint64_t trusted = std::uint64_t{64} << 20;
+    capacity_ = std::clamp<std::int64_t>(
+        capacity_, 1, std::max<std::int64_t>(1, std::min<std::int64_t>(static_cast<std::int64_t>(trusted / entry_), max_entries_)));
     storage_ = allocate(capacity_);
+  }
+
+  [[noreturn]] void too_large(std::int64_t entries) const {
+    throw io_error(describe("convert_frames", source_,
+                            "the output would grow past " + std::to_string(max_bytes_) + " bytes (" +
+                                std::to_string(entries) + (type_ == media_type::audio ? " samples" : " frames") +
+                                " of " + std::to_string(entry_) + " bytes; " + limit_name_ + ")"));
   }
 
   buffer allocate(std::int64_t entries) const {
@@ -204,14 +223,17 @@ class frame_writer {
 
   void reserve(std::int64_t entries) {
     if (entries <= capacity_) return;
-    capacity_ = std::max(entries, capacity_ + capacity_ / 2);
+    if (entries > max_entries_) too_large(entries);
+    capacity_ = std::min(std::max(entries, capacity_ + capacity_ / 2), max_entries_);
     buffer bigger = allocate(capacity_);
     std::memcpy(bigger.data(), storage_.data(), static_cast<std::size_t>(count_) * entry_);
     storage_ = std::move(bigger);
   }
 
   media_type type_;
-  std::string source_;
+  std::string source_, limit_name_;
+  std::uint64_t max_bytes_;
+  std::int64_t max_entries_ = INT64_MAX;
   std::optional<frame_shape> shape_;
   int format_ = -1, width_ = 0, height_ = 0;
   std::size_t entry_ = 0;  // bytes per frame (video) or per sample of all channels (audio)

@@ -35,6 +35,9 @@ struct decoder_options {
   bool skip_corrupt_packets = false;
   /// decode_packets stops once it has this many output frames (-1: all).
   std::int64_t max_frames = -1;
+  /// > 0: video frames of more pixels are refused with io_error, by the stream's parameters
+  /// before decoding and by FFmpeg as each frame is allocated (0: FFmpeg's own limit only).
+  std::uint64_t max_pixels = 0;
 };
 
 /// Decodes the packets of one stream. Used by one thread at a time.
@@ -49,8 +52,10 @@ class decoder {
       : type_(like.type()),
         time_base_(like.time_base()),
         source_(like.source()),
-        skip_corrupt_(options.skip_corrupt_packets) {
+        skip_corrupt_(options.skip_corrupt_packets),
+        max_pixels_(options.max_pixels) {
     const AVCodecParameters& par = like.codec_parameters();
+    check_pixels(par.width, par.height);
     const AVCodec* codec = options.decoder.empty()
                                ? avcodec_find_decoder(par.codec_id)
                                : avcodec_find_decoder_by_name(options.decoder.c_str());
@@ -65,6 +70,7 @@ class decoder {
       throw io_error(detail::describe("decoder", source_,
                                       "bad codec parameters: " + detail::av_error_text(rc)));
     context_->pkt_timebase = time_base_;
+    if (max_pixels_ > 0) context_->max_pixels = detail::ffmpeg_max_pixels(max_pixels_);
     context_->thread_count = options.threads;
     if (options.threads != 1) context_->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     auto dict = detail::make_dictionary(options.options);
@@ -136,6 +142,8 @@ class decoder {
  private:
   // Counts a rejected packet when corrupt ones are skipped; throws naming it otherwise.
   void skip_or_throw(int rc, const packets* chunk, std::size_t i) {
+    // FFmpeg refuses a frame over its max_pixels with a plain EINVAL: say which limit it was.
+    check_pixels(context_->width, context_->height);
     if (rc == AVERROR_INVALIDDATA && skip_corrupt_) {
       ++skipped_;
       return;
@@ -150,6 +158,15 @@ class decoder {
                                     "the decoder rejects " + where + ": " + detail::av_error_text(rc)));
   }
 
+  void check_pixels(int width, int height) const {
+    if (max_pixels_ == 0 || type_ != media_type::video || width <= 0 || height <= 0) return;
+    if (std::uint64_t(width) * std::uint64_t(height) > max_pixels_)
+      throw io_error(detail::describe("decode", source_,
+                                      "frames of " + std::to_string(width) + "x" + std::to_string(height) +
+                                          " pixels, over the limit of " + std::to_string(max_pixels_) +
+                                          " (max_pixels)"));
+  }
+
   template <class OnFrame>
   void receive(OnFrame& on_frame, const packets* chunk, std::size_t i) {
     for (;;) {
@@ -159,6 +176,7 @@ class decoder {
         skip_or_throw(rc, chunk, i);
         continue;
       }
+      check_pixels(frame_->width, frame_->height);
       frame_->pts = frame_->best_effort_timestamp;
       on_frame(*frame_);
       av_frame_unref(frame_.get());
@@ -169,6 +187,7 @@ class decoder {
   AVRational time_base_;
   std::string source_;
   bool skip_corrupt_;
+  std::uint64_t max_pixels_;
   std::size_t skipped_ = 0;
   detail::codec_context_ptr context_;
   detail::frame_ptr frame_;

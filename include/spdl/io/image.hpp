@@ -25,6 +25,7 @@
 #include <spdl/io/detail/input_file.hpp>
 #include <spdl/io/detail/resample.hpp>
 #include <spdl/io/error.hpp>
+#include <spdl/io/limits.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -53,8 +54,9 @@ struct image_options {
   pixel_format format = pixel_format::rgb24;
   resize_mode mode = resize_mode::stretch;
   image_backend backend = image_backend::automatic;
-  /// Images whose header claims more pixels are refused before anything is allocated.
-  std::uint64_t max_pixels = std::uint64_t{1} << 28;
+  /// Images whose header claims more pixels are refused before anything is allocated (and
+  /// FFmpeg's decoder is held to the same limit). See spdl/io/limits.hpp for the default.
+  std::uint64_t max_pixels = default_max_pixels;
 };
 
 namespace detail {

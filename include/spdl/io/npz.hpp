@@ -10,21 +10,31 @@
 #include <spdl/io/detail/bytes.hpp>
 #include <spdl/io/detail/input_file.hpp>
 #include <spdl/io/error.hpp>
+#include <spdl/io/limits.hpp>
 #include <spdl/io/npy.hpp>
 
 #include <zlib.h>
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <new>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace spdl::io {
+
+/// Options of load_npz.
+struct npz_options {
+  /// Bytes of one member's array; a member that needs more is refused (io_error) before any of
+  /// it is allocated. See spdl/io/limits.hpp.
+  std::uint64_t max_bytes = default_max_bytes;
+};
 
 namespace detail {
 
@@ -107,10 +117,9 @@ inline std::vector<zip_member> zip_directory(std::span<const std::byte> zip, con
   return members;
 }
 
-// A member's bytes: the stored ones in place, or inflated into `scratch`. Checked against the
-// directory's CRC-32.
-inline std::span<const std::byte> zip_data(std::span<const std::byte> zip, const zip_member& m,
-                                           std::vector<std::byte>& scratch, const std::string& source) {
+// Where a member's data starts, after its local header; its `compressed` bytes checked present.
+inline std::span<const std::byte> zip_raw(std::span<const std::byte> zip, const zip_member& m,
+                                          const std::string& source) {
   auto fail = [&](const std::string& why) { return io_error(describe("load_npz", source, why)); };
   const std::size_t n = zip.size();
   if (m.flags & 1) throw unsupported_error(describe("load_npz", source, "an encrypted member"));
@@ -121,58 +130,143 @@ inline std::span<const std::byte> zip_data(std::span<const std::byte> zip, const
   if (start > n || m.compressed > n - start)
     throw fail("truncated: the member needs " + std::to_string(m.compressed) + " bytes, " +
                std::to_string(start > n ? 0 : n - start) + " are present");
-  std::span<const std::byte> raw(zip.data() + start, static_cast<std::size_t>(m.compressed));
-  std::span<const std::byte> out;
+  return {zip.data() + start, static_cast<std::size_t>(m.compressed)};
+}
+
+inline std::uint32_t crc32_of(std::uint32_t crc, const std::byte* p, std::size_t n) {
+  for (std::size_t at = 0; at < n;) {
+    const auto piece = static_cast<uInt>(std::min<std::size_t>(n - at, UINT_MAX));
+    crc = static_cast<std::uint32_t>(crc32(crc, reinterpret_cast<const Bytef*>(p + at), piece));
+    at += piece;
+  }
+  return crc;
+}
+
+// A deflated member, inflated piece by piece straight to where its bytes belong (no scratch),
+// its CRC-32 kept on the way.
+class inflater {
+ public:
+  inflater(std::span<const std::byte> raw, const std::string& source) : raw_(raw), source_(source) {
+    if (inflateInit2(&z_, -MAX_WBITS) != Z_OK) throw std::bad_alloc();
+  }
+  inflater(const inflater&) = delete;
+  inflater& operator=(const inflater&) = delete;
+  ~inflater() { inflateEnd(&z_); }
+
+  // Inflates up to `n` bytes into `out`; fewer only at the end of the stream.
+  std::size_t read(std::byte* out, std::size_t n) {
+    std::size_t done = 0;
+    while (done < n && rc_ == Z_OK) {
+      z_.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(raw_.data() + in_at_));
+      z_.avail_in = static_cast<uInt>(std::min<std::size_t>(raw_.size() - in_at_, UINT_MAX));
+      z_.next_out = reinterpret_cast<Bytef*>(out + done);
+      z_.avail_out = static_cast<uInt>(std::min<std::size_t>(n - done, UINT_MAX));
+      const uInt in_before = z_.avail_in, out_before = z_.avail_out;
+      rc_ = inflate(&z_, Z_NO_FLUSH);
+      in_at_ += in_before - z_.avail_in;
+      done += out_before - z_.avail_out;
+      if (rc_ == Z_OK && in_before == z_.avail_in && out_before == z_.avail_out) rc_ = Z_BUF_ERROR;
+    }
+    if (rc_ != Z_OK && rc_ != Z_STREAM_END)
+      throw io_error(describe("load_npz", source_,
+                              "corrupt deflate data" + std::string(z_.msg ? std::string(": ") + z_.msg : "")));
+    crc_ = crc32_of(crc_, out, done);
+    total_ += done;
+    return done;
+  }
+
+  // Checks that the stream ends exactly after `size` bytes (what follows the array, if anything,
+  // is inflated and dropped: at most 1032 times the member's deflated size).
+  void finish(std::uint64_t size) {
+    std::byte rest[4096];
+    while (rc_ == Z_OK && total_ <= size) read(rest, sizeof rest);
+    if (rc_ != Z_STREAM_END || total_ != size)
+      throw io_error(describe("load_npz", source_,
+                              "corrupt deflate data: " + std::to_string(total_) + " bytes inflated, " +
+                                  "the directory says " + std::to_string(size)));
+  }
+
+  [[nodiscard]] std::uint32_t crc() const noexcept { return crc_; }
+
+ private:
+  std::span<const std::byte> raw_;
+  const std::string& source_;
+  z_stream z_{};
+  int rc_ = Z_OK;
+  std::size_t in_at_ = 0;
+  std::uint64_t total_ = 0;
+  std::uint32_t crc_ = 0;
+};
+
+// Deflate expands at most 1032:1 (zlib's documented maximum); a claim beyond that is a lie.
+inline constexpr std::uint64_t deflate_max_ratio = 1032;
+
+inline void check_member_limit(const npy_header& h, std::uint64_t max_bytes, const std::string& source) {
+  if (h.data_bytes > max_bytes)
+    throw io_error(describe("load_npz", source,
+                            "the array needs " + std::to_string(h.data_bytes) +
+                                " bytes, over the limit of " + std::to_string(max_bytes) +
+                                " (npz_options::max_bytes)"));
+}
+
+// One member's array: a stored member parsed in place, a deflated one inflated into the buffer
+// (a Fortran-order one into a scratch copy first, which its transposition needs).
+inline buffer zip_array(std::span<const std::byte> zip, const zip_member& m, std::uint64_t max_bytes,
+                        const std::string& source) {
+  auto fail = [&](const std::string& why) { return io_error(describe("load_npz", source, why)); };
+  const auto raw = zip_raw(zip, m, source);
   if (m.method == 0) {
     if (m.compressed != m.size) throw fail("a stored member whose sizes differ");
-    out = raw;
-  } else if (m.method == 8) {
-    if (m.size > (std::uint64_t{1} << 40)) throw fail("an absurd uncompressed size");
-    scratch.resize(static_cast<std::size_t>(m.size));
-    z_stream z{};
-    if (inflateInit2(&z, -MAX_WBITS) != Z_OK) throw std::bad_alloc();
-    std::size_t in_at = 0, out_at = 0;
-    int rc = Z_OK;
-    while (rc == Z_OK) {  // in pieces: zlib counts in 32-bit units
-      z.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(raw.data() + in_at));
-      z.avail_in = static_cast<uInt>(std::min<std::size_t>(raw.size() - in_at, UINT_MAX));
-      z.next_out = reinterpret_cast<Bytef*>(scratch.data() + out_at);
-      z.avail_out = static_cast<uInt>(std::min<std::size_t>(scratch.size() - out_at, UINT_MAX));
-      const uInt in_before = z.avail_in, out_before = z.avail_out;
-      rc = inflate(&z, Z_NO_FLUSH);
-      in_at += in_before - z.avail_in;
-      out_at += out_before - z.avail_out;
-      if (rc == Z_OK && in_before == z.avail_in && out_before == z.avail_out) rc = Z_BUF_ERROR;
-    }
-    inflateEnd(&z);
-    if (rc != Z_STREAM_END || out_at != scratch.size())
-      throw fail("corrupt deflate data" + std::string(z.msg ? std::string(": ") + z.msg : ""));
-    out = scratch;
-  } else {
+    if (crc32_of(0, raw.data(), raw.size()) != m.crc) throw fail("CRC-32 mismatch: the data is corrupt");
+    const auto h = parse_npy(raw, raw.size(), source);
+    check_member_limit(h, max_bytes, source);
+    buffer out(h.shape, h.dtype);
+    place_npy(h, raw.data() + h.data_offset, out);
+    return out;
+  }
+  if (m.method != 8)
     throw unsupported_error(describe("load_npz", source,
                                      "compression method " + std::to_string(m.method) +
                                          " (spdl reads stored and deflate)"));
+  if (m.size / deflate_max_ratio > m.compressed)
+    throw fail("the directory claims " + std::to_string(m.size) + " bytes from " +
+               std::to_string(m.compressed) + " deflated ones, more than deflate can expand to");
+  inflater in(raw, source);
+  // The .npy header first: 10 or 12 bytes say how long it is.
+  std::vector<std::byte> head(static_cast<std::size_t>(std::min<std::uint64_t>(m.size, 12)));
+  head.resize(in.read(head.data(), head.size()));
+  if (head.size() == 12) {
+    const auto* p = reinterpret_cast<const unsigned char*>(head.data());
+    const std::uint64_t header_end = p[6] == 1 ? 10 + std::uint64_t(read_le16(p + 8)) : 12 + std::uint64_t(read_le32(p + 8));
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(header_end, m.size));
+    if (want > 12) {
+      head.resize(want);
+      head.resize(12 + in.read(head.data() + 12, want - 12));
+    }
   }
-  uLong crc = crc32(0, nullptr, 0);
-  for (std::size_t at = 0; at < out.size();) {
-    const auto piece = static_cast<uInt>(std::min<std::size_t>(out.size() - at, UINT_MAX));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(out.data() + at), piece);
-    at += piece;
-  }
-  if (crc != m.crc) throw fail("CRC-32 mismatch: the data is corrupt");
+  const auto h = parse_npy(head, m.size, source);
+  check_member_limit(h, max_bytes, source);
+  buffer out(h.shape, h.dtype);
+  const auto bytes = static_cast<std::size_t>(h.data_bytes);
+  const std::size_t early = std::min(head.size() - h.data_offset, bytes);  // read with the header
+  const bool in_place = !h.fortran_order || h.shape.size() < 2;
+  std::vector<std::byte> scratch(in_place ? 0 : bytes);
+  std::byte* dst = in_place ? out.data() : scratch.data();
+  std::memcpy(dst, head.data() + h.data_offset, early);
+  if (in.read(dst + early, bytes - early) != bytes - early)
+    throw fail("corrupt deflate data: the stream ends before the array does");
+  in.finish(m.size);
+  if (in.crc() != m.crc) throw fail("CRC-32 mismatch: the data is corrupt");
+  place_npy(h, dst, out);
   return out;
 }
 
-inline std::map<std::string, buffer> load_npz(std::span<const std::byte> zip, const std::string& source) {
+inline std::map<std::string, buffer> load_npz(std::span<const std::byte> zip, const npz_options& o,
+                                              const std::string& source) {
   std::map<std::string, buffer> arrays;
-  std::vector<std::byte> scratch;
   for (const auto& m : zip_directory(zip, source)) {
     if (m.name.empty() || m.name.back() == '/') continue;  // directories
-    const std::string member = source + ": " + detail::printable(m.name);
-    const auto bytes = zip_data(zip, m, scratch, member);
-    const auto h = parse_npy(bytes, bytes.size(), member);
-    buffer out(h.shape, h.dtype);
-    place_npy(h, bytes.data() + h.data_offset, out);
+    buffer out = zip_array(zip, m, o.max_bytes, source + ": " + detail::printable(m.name));
     std::string name = m.name;
     if (name.size() > 4 && name.ends_with(".npy")) name.resize(name.size() - 4);
     arrays.insert_or_assign(std::move(name), std::move(out));
@@ -185,16 +279,16 @@ inline std::map<std::string, buffer> load_npz(std::span<const std::byte> zip, co
 /// The arrays of .npz bytes in memory, by member name without ".npy" (as numpy.load names them).
 /// Throws io_error naming the source (and the member) for a malformed archive, corrupt data (CRC-32
 /// is checked) or a malformed array; unsupported_error for encryption and other compression methods.
-inline std::map<std::string, buffer> load_npz(std::span<const std::byte> data) {
-  return detail::load_npz(data, "<memory>");
+inline std::map<std::string, buffer> load_npz(std::span<const std::byte> data, const npz_options& o = {}) {
+  return detail::load_npz(data, o, "<memory>");
 }
 
 /// The arrays of a .npz file.
-inline std::map<std::string, buffer> load_npz(const std::filesystem::path& path) {
+inline std::map<std::string, buffer> load_npz(const std::filesystem::path& path, const npz_options& o = {}) {
   detail::input_file file(path, "load_npz");
   std::vector<std::byte> bytes(static_cast<std::size_t>(file.size()));
   file.read(0, bytes.data(), bytes.size());
-  return detail::load_npz(bytes, file.source());
+  return detail::load_npz(bytes, o, file.source());
 }
 
 }  // namespace spdl::io

@@ -14,6 +14,7 @@
 #include <spdl/io/demuxer.hpp>
 #include <spdl/io/error.hpp>
 #include <spdl/io/image.hpp>
+#include <spdl/io/limits.hpp>
 #include <spdl/io/packets.hpp>
 
 #include <cmath>
@@ -36,6 +37,10 @@ struct video_options {
   pixel_format format = pixel_format::rgb24;
   int num_frames = -1;  ///< > 0: exactly this many (pad by repeating the last frame, or trim)
   int decoder_threads = 1;
+  /// Pixels per decoded frame (before any resize); larger frames are refused (io_error).
+  std::uint64_t max_pixels = default_max_pixels;
+  /// Bytes of the output; a clip that would grow past it is refused (io_error).
+  std::uint64_t max_bytes = default_max_bytes;
 };
 
 /// The filter description load_video runs for `o` (the window is applied by decode_packets):
@@ -87,13 +92,16 @@ inline buffer load_video(demuxer& d, const video_options& o) {
   packets p = d.demux_video(o.window);
   decoder_options dopt;
   dopt.threads = o.decoder_threads;
+  dopt.max_pixels = o.max_pixels;
   if (o.num_frames > 0) dopt.max_frames = o.num_frames;
-  // Room for every frame up front: num_frames exactly, or one per packet, or the window's
-  // length at the fps asked for.
-  std::int64_t expected = static_cast<std::int64_t>(p.size());
-  if (o.fps > 0) expected = static_cast<std::int64_t>(std::ceil(covered_seconds(p) * o.fps)) + 1;
+  // Room for the frames expected at first (num_frames exactly, or one per packet, or the
+  // window's length at the fps asked for): a hint from the container, which frame_writer caps;
+  // what the decoder really produces is held to max_bytes.
+  double expected = static_cast<double>(p.size());
+  if (o.fps > 0) expected = std::ceil(covered_seconds(p) * o.fps) + 1;
   if (o.num_frames > 0) expected = o.num_frames;
-  frame_writer out(media_type::video, d.source(), expected);
+  frame_writer out(media_type::video, d.source(), static_cast<std::int64_t>(std::min(expected, 1e15)),
+                   o.max_bytes, "video_options::max_bytes");
   decode_filtered(p, desc, dopt, [&](AVFrame& f, AVRational) { out.append(f); });
   if (out.empty()) {
     if (o.num_frames > 0)

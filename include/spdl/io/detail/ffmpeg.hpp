@@ -12,6 +12,9 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <new>
@@ -99,6 +102,20 @@ inline packet_ptr ref_packet(const AVPacket* src) {
   if (!p) throw std::bad_alloc();
   if (const int rc = av_packet_ref(p.get(), src); rc < 0) throw std::bad_alloc();
   return p;
+}
+
+/// The max_pixels to give an FFmpeg decoder for spdl's limit: FFmpeg checks the picture it
+/// allocates, whose sides are padded for alignment (a 96x64 H.264 frame is checked as 128x64),
+/// so it gets room for that; spdl checks the exact size itself.
+inline std::int64_t ffmpeg_max_pixels(std::uint64_t limit) noexcept {
+  constexpr std::uint64_t most = std::uint64_t{INT64_MAX} / 4;
+  return static_cast<std::int64_t>(std::min(limit, most) * 2 + (std::uint64_t{1} << 20));
+}
+
+/// Whether FFmpeg can allocate a picture of w x h at all: av_image_check_size's rule,
+/// (w + 128) · (h + 128) < 2³¹ / 8, asked without its log line.
+inline bool ffmpeg_can_allocate(int w, int h) noexcept {
+  return w > 0 && h > 0 && (std::uint64_t(w) + 128) * (std::uint64_t(h) + 128) < std::uint64_t{INT_MAX} / 8;
 }
 
 /// FFmpeg's description of an AVERROR code.

@@ -127,8 +127,70 @@ inline void decode_turbojpeg(std::span<const std::byte> data, const image_info& 
                             std::string("truncated or corrupt JPEG: ") + tjGetErrorStr2(h)));
 }
 
+/// stb_image 2.27's JPEG decoder trusts its Huffman tables: a table of more than 256 codes
+/// writes past an array inside the decoder, and a symbol longer than the 16 bits it masks gives
+/// shifts of 32 and more (undefined behaviour, found by fuzzing). So a JPEG reaches stb only
+/// after its marker segments are walked here: every segment inside the data, every Huffman
+/// table of at most 256 codes whose lengths fit (Kraft), whose DC symbols are at most 11 bits and
+/// whose AC symbols at most 10 (ITU T.81's limits for 8-bit JPEG, which is all stb reads), and
+/// an end-of-image marker.
+/// libjpeg-turbo, the default for JPEG, checks all this itself.
+inline void check_jpeg_for_stb(std::span<const std::byte> data, const std::string& source) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  const std::size_t n = data.size();
+  auto fail = [&](const std::string& why) {
+    return io_error(describe("decode_image", source, "corrupt JPEG: " + why + " (checked before stb_image)"));
+  };
+  std::size_t at = 2;  // after SOI
+  while (at < n) {
+    if (p[at] != 0xFF) {  // entropy-coded data (after SOS): on to the next marker
+      ++at;
+      continue;
+    }
+    while (at < n && p[at] == 0xFF) ++at;  // fill bytes
+    if (at >= n) break;
+    const unsigned marker = p[at++];
+    if (marker == 0x00 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) continue;  // stuffing, RSTn, TEM
+    if (marker == 0xD9) return;                                                            // EOI
+    if (marker == 0xD8) throw fail("a second start-of-image marker");
+    if (n - at < 2) throw fail("truncated marker segment");
+    const std::size_t length = std::size_t(p[at]) << 8 | p[at + 1];
+    if (length < 2 || length > n - at) throw fail("a marker segment longer than the file");
+    const std::size_t end = at + length;
+    if (marker == 0xC4) {  // DHT: one or more tables
+      for (std::size_t t = at + 2; t < end;) {
+        if (end - t < 17) throw fail("truncated Huffman table");
+        const unsigned cls = p[t] >> 4, id = p[t] & 15;
+        if (cls > 1 || id > 3) throw fail("a Huffman table of class " + std::to_string(cls) + ", id " + std::to_string(id));
+        std::size_t count = 0;
+        std::uint64_t room = 1;  // codes still free at the current length (Kraft)
+        for (int len = 1; len <= 16; ++len) {
+          room *= 2;
+          const unsigned codes = p[t + len];
+          if (codes > room) throw fail("Huffman code lengths that do not fit");
+          room -= codes;
+          count += codes;
+        }
+        if (count > 256) throw fail("a Huffman table of " + std::to_string(count) + " codes (256 at most)");
+        if (end - t - 17 < count) throw fail("truncated Huffman table");
+        for (std::size_t k = 0; k < count; ++k) {
+          const unsigned symbol = p[t + 17 + k];
+          if (cls == 0 ? symbol > 11 : (symbol & 15) > 10)
+            throw fail("a Huffman symbol out of range (" + std::to_string(symbol) + ")");
+        }
+        t += 17 + count;
+      }
+    }
+    at = end;
+  }
+  // stb_image fills what is missing with grey and reports success; libjpeg-turbo, as spdl runs
+  // it, refuses a JPEG that ends early. The same here.
+  throw fail("truncated (no end-of-image marker)");
+}
+
 inline void decode_stb(std::span<const std::byte> data, const image_info& info,
                        std::span<std::byte> dst, channel_order order, const std::string& source) {
+  if (info.format == image_format::jpeg) check_jpeg_for_stb(data, source);
   const int want = order == channel_order::bgr ? 3 : channels(order);
   int w = 0, h = 0, comp = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
@@ -185,6 +247,13 @@ inline void decode_ffmpeg(std::span<const std::byte> data, const image_info& inf
     return io_error(describe("decode_image", source,
                              std::string(what) + " " + name + ": " + av_error_text(code)));
   };
+  // FFmpeg refuses pictures of (width+128)·(height+128) ≥ 2³¹/8 whatever max_pixels says (about
+  // 16,256²), with a bare "Invalid data": say so instead.
+  if (!ffmpeg_can_allocate(info.width, info.height))
+    throw unsupported_error(describe("decode_image", source,
+                                     std::to_string(info.width) + "x" + std::to_string(info.height) +
+                                         " pixels, over FFmpeg's own size limit for " + name +
+                                         " (about 16256x16256)"));
   const AVCodec* codec = avcodec_find_decoder(ffmpeg_codec_of(info.format));
   if (!codec)
     throw unsupported_error(describe("decode_image", source,
@@ -192,8 +261,7 @@ inline void decode_ffmpeg(std::span<const std::byte> data, const image_info& inf
   codec_context_ptr ctx(avcodec_alloc_context3(codec));
   if (!ctx) throw std::bad_alloc();
   ctx->thread_count = 1;
-  ctx->max_pixels = static_cast<std::int64_t>(
-      std::min<std::uint64_t>(max_pixels, static_cast<std::uint64_t>(INT64_MAX)));
+  ctx->max_pixels = ffmpeg_max_pixels(max_pixels);  // probe() has checked the exact size
   // Fail on damage rather than conceal it; TIFF's decoder would also fail on any tag it does not
   // know, which FFmpeg's own TIFF encoder writes.
   if (info.format != image_format::tiff) ctx->err_recognition |= AV_EF_EXPLODE;

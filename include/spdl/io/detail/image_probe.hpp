@@ -124,6 +124,43 @@ inline void check_bmp_length(std::span<const std::byte> data, const image_info& 
                             "needs " + std::to_string(needed)));
 }
 
+// The JPEG's start-of-frame marker (0xC0 baseline, 0xC2 progressive, 0xC9-0xCB arithmetic
+// coding, ...), found by walking the segments before it; 0 when there is none.
+inline unsigned jpeg_frame_marker(const unsigned char* p, std::size_t n) noexcept {
+  for (std::size_t at = 2; at + 4 <= n;) {
+    if (p[at] != 0xFF) return 0;
+    const unsigned marker = p[at + 1];
+    if (marker == 0xFF) {  // a fill byte
+      ++at;
+      continue;
+    }
+    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC)
+      return marker;
+    if (marker == 0xDA || marker == 0xD9) return 0;  // a scan, or the end, before any frame
+    at += 2 + (std::size_t(p[at + 2]) << 8 | p[at + 3]);
+  }
+  return 0;
+}
+
+// How many pixels each byte of a file can hold at most, where the format's coding bounds it:
+// - Huffman-coded JPEG: every 8x8 block codes its DC difference in at least one bit, so 64
+//   pixels per bit (arithmetic coding has no such bound);
+// - PNG: deflate expands at most 1032:1 and a row of 1-bit pixels takes a filter byte and one
+//   byte per 8 pixels, so 8 · 1032 pixels per byte;
+// - GIF: an LZW code has at least 3 bits and stands for at most 4096 pixels.
+// 0: no bound (WebP and TIFF code pixels in less than a bit each; max_pixels alone holds them).
+inline std::uint64_t max_pixels_per_byte(image_format f, const unsigned char* p, std::size_t n) noexcept {
+  switch (f) {
+    case image_format::jpeg: {
+      const unsigned sof = jpeg_frame_marker(p, n);
+      return sof >= 0xC0 && sof <= 0xC7 ? 64 * 8 : 0;
+    }
+    case image_format::png: return 8 * 1032;
+    case image_format::gif: return 4096 * 8 / 3;
+    default: return 0;
+  }
+}
+
 /// Format and dimensions, with the pixel limit enforced.
 inline image_info probe(std::span<const std::byte> data, const std::string& source,
                         std::uint64_t max_pixels) {
@@ -173,6 +210,15 @@ inline image_info probe(std::span<const std::byte> data, const std::string& sour
                             "the header claims " + std::to_string(info.width) + "x" +
                                 std::to_string(info.height) + " pixels, over the limit of " +
                                 std::to_string(max_pixels) + " (image_options::max_pixels)"));
+  // A small file that claims a large image (a truncated or hostile one) is refused before its
+  // pixels are allocated, where the format bounds what a byte can hold.
+  if (const std::uint64_t per_byte = max_pixels_per_byte(info.format, bytes, data.size());
+      per_byte > 0 && pixels / per_byte > data.size())
+    throw io_error(describe("decode_image", source,
+                            "the header claims " + std::to_string(info.width) + "x" +
+                                std::to_string(info.height) + " pixels, more than " +
+                                std::to_string(data.size()) + " bytes of " + format_name(info.format) +
+                                " can hold (truncated or corrupt)"));
   if (info.format == image_format::bmp) check_bmp_length(data, info, source);
   return info;
 }
