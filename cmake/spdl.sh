@@ -17,7 +17,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
 
 deps() {
-  local wanted=(g++ cmake ninja-build pkg-config ccache libasio-dev catch2 libbenchmark-dev libtbb-dev
+  local wanted=(g++ cmake ninja-build pkg-config ccache libasio-dev catch2 nlohmann-json3-dev libbenchmark-dev libtbb-dev
     libturbojpeg0-dev libstb-dev libdlpack-dev libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev libswscale-dev zlib1g-dev ffmpeg
     openmpi-bin libtorch-dev)
   local missing=()

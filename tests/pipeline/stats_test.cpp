@@ -5,13 +5,21 @@
 #include <spdl/pipeline.hpp>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <random>
 #include <ranges>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -175,4 +183,74 @@ TEST_CASE("failure budget arithmetic", "[stats][failures]") {
   CHECK(failure_budget::rate(0.1).exceeded(11, 100));
   CHECK(!failure_budget::rate(0.1).exceeded(10, 100));
   CHECK(!failure_budget::rate(1.0).exceeded(100, 100));
+}
+
+TEST_CASE("trace: a Chrome trace-event file with a track per thread, closed slices and stage names",
+          "[stats][trace]") {
+  const auto path = std::filesystem::temp_directory_path() / ("spdl-trace-" + std::to_string(::getpid()) + ".json");
+  {
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0, 100), {.continuous = true})
+                 .pipe([](int i) { return i * 2; }, {.concurrency = 2, .name = "double \"it\""})
+                 .pipe([](int i) -> asio::awaitable<int> { co_return i + 1; }, {.concurrency = 3, .name = "plus one"})
+                 .aggregate(8)
+                 .add_sink(2)
+                 .build({.num_threads = 2, .trace = path.string()});
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      std::size_t items = 0;
+      while (auto batch = p.get_item()) items += batch->size();
+      CHECK(items == 100);
+    }
+    p.stop();
+  }
+  std::ifstream in(path);
+  REQUIRE(in);
+  const auto trace = nlohmann::json::parse(in);  // throws on invalid JSON
+  std::filesystem::remove(path);
+  std::map<int, std::string> threads;                 // tid -> track name
+  std::map<std::string, int> slices;                  // stage -> complete slices
+  std::map<std::pair<std::string, std::uint64_t>, int> open_async;  // (name, id) -> begins - ends
+  std::set<std::string> counters;
+  int epochs = 0, awaitable = 0;
+  for (const auto& e : trace.at("traceEvents")) {
+    const std::string ph = e.at("ph");
+    if (ph == "M" && e.at("name") == "thread_name") {
+      const int tid = e.at("tid");
+      CHECK(threads.count(tid) == 0);  // one track per thread
+      threads[tid] = e.at("args").at("name");
+    } else if (ph == "X") {
+      CHECK(e.at("dur").get<double>() >= 0);
+      CHECK(e.at("args").contains("item"));
+      ++slices[e.at("name")];
+    } else if (ph == "b" || ph == "e") {
+      auto& n = open_async[{e.at("name"), e.at("id").get<std::uint64_t>()}];
+      n += ph == "b" ? 1 : -1;
+      if (ph == "b") ++awaitable;
+    } else if (ph == "C") {
+      counters.insert(e.at("name"));
+    } else if (ph == "i") {
+      epochs += e.at("name").get<std::string>().starts_with("epoch") ? 1 : 0;
+    }
+  }
+  // Tracks: the loop and the two workers, named; every slice closed.
+  std::multiset<std::string> names;
+  for (const auto& [tid, name] : threads) names.insert(name);
+  CHECK(names == std::multiset<std::string>{"loop", "worker 0", "worker 1"});
+  for (const auto& [key, n] : open_async) CHECK(n == 0);
+  // Two epochs read, and what the stages made ahead of the reader before the stop.
+  CHECK(slices["double \"it\""] >= 200);  // the pool stage's calls, with the name as given
+  CHECK(slices["source"] >= 200);
+  CHECK(awaitable >= 200);  // the awaitable stage's calls, as async slices
+  CHECK(counters.count("queue plus one") == 1);
+  CHECK(counters.count("queue aggregate(8)") == 1);
+  CHECK(counters.count("queue sink") == 1);
+  CHECK(epochs >= 1);
+}
+
+TEST_CASE("trace: a path that cannot be written fails the build", "[stats][trace]") {
+  CHECK_THROWS_AS(spdl::pipeline_builder()
+                      .add_source(std::views::iota(0, 3))
+                      .add_sink(1)
+                      .build({.trace = "/nonexistent-dir/trace.json"}),
+                  spdl::error);
 }

@@ -79,6 +79,7 @@ class producer_node : public node {
   queue_stats output_stats(std::chrono::nanoseconds elapsed, clock::time_point now) const override {
     return out_.counters().snapshot(counters.name, elapsed, now);
   }
+  [[nodiscard]] std::size_t queued() const noexcept override { return out_.size(); }
 
  protected:
   // Sends one value; false when the output is closed (shutdown, or downstream gone).
@@ -180,6 +181,8 @@ class source_node final : public producer_node<T> {
         if (error || !item) break;
         const auto t1 = clock::now();
         this->counters.record(t1 - t0);
+        if (tracer* trace = rt.trace()) trace->slice(this->counters.name, produced_, t0, t1);
+        ++produced_;
         t0 = t1;
         bool must_wait;
         if (this->fast_send(this->out_, *item, must_wait)) continue;
@@ -192,6 +195,7 @@ class source_node final : public producer_node<T> {
         break;
       }
       if (!open || !options_.continuous || rt.stopping()) break;
+      if (tracer* trace = rt.trace()) trace->instant("epoch " + std::to_string(epoch) + " ends", clock::now());
       if (!co_await this->send_boundary()) break;
       t0 = clock::now();
     }
@@ -200,6 +204,7 @@ class source_node final : public producer_node<T> {
 
   Next next_;
   source_options options_;
+  std::uint64_t produced_ = 0;  // items made: their numbers in the trace
 };
 
 // ---- pipe ------------------------------------------------------------------------------------
@@ -221,6 +226,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   void spawn(runtime& rt) override {
     pool_ = &rt.pool();
     inbox_ = &rt.inbox();
+    trace_ = rt.trace();
     active_ = options_.concurrency;
     epoch_waiters_.resize(options_.concurrency);
     for (std::size_t i = 0; i < options_.concurrency; ++i) rt.spawn(work(rt, i));
@@ -245,6 +251,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
     pipe_node* self;
     In* item;
     call_result* result;
+    std::uint64_t seq;
 
     void operator()() const {
       const auto t0 = clock::now();
@@ -256,7 +263,9 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
       } catch (...) {
         result->error = std::current_exception();
       }
-      result->elapsed = since(t0);
+      const auto t1 = clock::now();
+      result->elapsed = t1 - t0;
+      if (self->trace_) self->trace_->slice(self->counters.name, seq, t0, t1);
     }
   };
 
@@ -336,8 +345,9 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         }
         last_end = clock::now();
         r.elapsed = *last_end - t0;
+        if (trace_) trace_->async_slice(this->counters.name, seq, t0, *last_end);
       } else {
-        pool_task task{pool_call{this, &*item, &r}, inbox_, std::nullopt};
+        pool_task task{pool_call{this, &*item, &r, seq}, inbox_, std::nullopt};
         co_await suspend_with(offload{pool_, &options_.executor, &task});
       }
       item.reset();
@@ -445,6 +455,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   channel<In>& in_;
   worker_pool* pool_ = nullptr;
   loop_inbox* inbox_ = nullptr;
+  tracer* trace_ = nullptr;  // build_options::trace, or none
   std::size_t active_ = 0;
   std::uint64_t turn_ = 0;
   bool released_ = false;
@@ -575,6 +586,7 @@ class sink_node final : public node {
   queue_stats output_stats(std::chrono::nanoseconds elapsed, clock::time_point) const override {
     return queue_.snapshot(elapsed);
   }
+  [[nodiscard]] std::size_t queued() const noexcept override { return queue_.size(); }
 
  private:
   asio::awaitable<void> run(runtime& rt) {

@@ -11,6 +11,7 @@
 #include <spdl/detail/inbox.hpp>
 #include <spdl/detail/worker_pool.hpp>
 #include <spdl/detail/stage_counters.hpp>
+#include <spdl/detail/trace.hpp>
 #include <spdl/error.hpp>
 #include <spdl/pipeline/failure_budget.hpp>
 #include <spdl/pipeline/options.hpp>
@@ -57,6 +58,8 @@ class node {
   /// The sink writer only: the loop is going idle; hand the consumer what is there now.
   virtual void flush_sink() {}
   virtual queue_stats output_stats(std::chrono::nanoseconds elapsed, clock::time_point now) const = 0;
+  /// Items in the output queue now (on the loop thread).
+  [[nodiscard]] virtual std::size_t queued() const noexcept = 0;
 
   stage_counters counters;
   std::optional<failure_budget> own_budget;
@@ -80,6 +83,10 @@ class runtime {
       } else {
         n.budget = &shared_budget_;
       }
+    }
+    if (!options_.trace.empty()) {
+      trace_ = std::make_unique<tracer>(options_.trace);
+      for (auto& n : nodes_) queue_names_.push_back("queue " + n->counters.name);
     }
   }
 
@@ -114,10 +121,14 @@ class runtime {
     if (stop_requested_) throw error("spdl::pipeline::start: the pipeline was stopped");
     started_ = true;
     asio::post(loop_, [this] { launch(); });
-    pool_.emplace(options_.num_threads);
+    if (trace_)
+      pool_.emplace(options_.num_threads, [t = trace_.get()](std::size_t i) { t->name_thread("worker " + std::to_string(i)); });
+    else
+      pool_.emplace(options_.num_threads);
     started_at_ = clock::now();
     guard_.emplace(loop_.get_executor());
     loop_thread_ = std::thread([this] {
+      if (trace_) trace_->name_thread("loop");
       ready_queue::scope local(ready_);
       run_loop(loop_, inbox_, [this] { nodes_.back()->flush_sink(); });
     });
@@ -176,6 +187,8 @@ class runtime {
 
   [[nodiscard]] asio::io_context& loop() noexcept { return loop_; }
   [[nodiscard]] worker_pool& pool() noexcept { return *pool_; }
+  /// The trace to record into; null when build_options::trace is empty.
+  [[nodiscard]] tracer* trace() noexcept { return trace_.get(); }
   [[nodiscard]] loop_inbox& inbox() noexcept { return inbox_; }
   [[nodiscard]] bool stopping() const noexcept { return stopping_; }
   [[nodiscard]] const std::vector<stage_failure>& failures() const noexcept { return failures_; }
@@ -237,6 +250,24 @@ class runtime {
       stats_timer_.emplace(loop_);
       asio::co_spawn(loop_, report_periodically(), asio::detached);
     }
+    if (trace_) {
+      trace_timer_.emplace(loop_);
+      asio::co_spawn(loop_, trace_queues(), asio::detached);
+    }
+  }
+
+  // Every millisecond while the pipeline runs: each queue's occupancy into the trace.
+  asio::awaitable<void> trace_queues() {
+    while (!finished_at_ && !stopping_) {
+      const auto now = clock::now();
+      for (std::size_t i = 0; i < nodes_.size(); ++i) trace_->counter(queue_names_[i], nodes_[i]->queued(), now);
+      trace_timer_->expires_after(std::chrono::milliseconds(1));
+      try {
+        co_await trace_timer_->async_wait(asio::use_awaitable);
+      } catch (const std::system_error&) {
+        co_return;  // cancelled: the pipeline finished or is stopping
+      }
+    }
   }
 
   static asio::awaitable<void> cancellable(asio::awaitable<void> work) {
@@ -250,10 +281,12 @@ class runtime {
     for (auto& n : nodes_) n->cancel_output();
     nodes_.back()->close_sink(failures_);
     if (stats_timer_) stats_timer_->cancel();
+    if (trace_timer_) trace_timer_->cancel();
   }
 
   void finish() {
     finished_at_ = clock::now();
+    if (trace_timer_) trace_timer_->cancel();
     if (stats_timer_) {
       stats_timer_->cancel();
       report();
@@ -267,13 +300,20 @@ class runtime {
 
   void join() {
     std::lock_guard lock(join_mutex_);
+    bool started;
     {
       std::lock_guard state(mutex_);
-      if (joined_ || !started_) return;
+      if (joined_) return;
+      started = started_;
     }
-    guard_.reset();
-    if (loop_thread_.joinable()) loop_thread_.join();
-    if (pool_) pool_->join();
+    if (started) {
+      guard_.reset();
+      if (loop_thread_.joinable()) loop_thread_.join();
+      if (pool_) pool_->join();
+    } else if (!stop_requested()) {
+      return;  // not started and not ending: nothing to join yet
+    }
+    if (trace_) trace_->write();  // every thread that recorded has joined
     std::lock_guard state(mutex_);
     joined_ = true;
   }
@@ -347,6 +387,8 @@ class runtime {
   std::vector<std::unique_ptr<node>> nodes_;
   std::vector<std::unique_ptr<failure_counter>> own_budgets_;
   failure_counter shared_budget_;
+  std::unique_ptr<tracer> trace_;          // (its events name the nodes' stages)
+  std::vector<std::string> queue_names_;   // the trace's counters
   std::vector<stage_failure> failures_;  // loop thread
   std::size_t live_ = 0;                 // loop thread
   bool stopping_ = false;                // loop thread
@@ -361,6 +403,7 @@ class runtime {
   std::optional<asio::steady_timer> stats_timer_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
   std::optional<worker_pool> pool_;
+  std::optional<asio::steady_timer> trace_timer_;
   std::thread loop_thread_;
 
   mutable std::mutex mutex_;

@@ -153,6 +153,12 @@ class sink_queue {
     return c.snapshot("sink", elapsed, clock::now());
   }
 
+ public:
+  /// Items queued now (the writer's view: exact on the loop thread, a snapshot elsewhere).
+  [[nodiscard]] std::size_t size() const noexcept {
+    return static_cast<std::size_t>(tail_.load(std::memory_order_relaxed) - head_.load(std::memory_order_relaxed));
+  }
+
  private:
   struct wait_for_room {
     sink_queue* q;

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -23,9 +24,14 @@ class worker_pool {
     void* arg;
   };
 
-  explicit worker_pool(std::size_t n) : jobs_(64) {
+  /// `on_start(i)`, when given, runs first on thread i (to name it in a trace).
+  explicit worker_pool(std::size_t n, const std::function<void(std::size_t)>& on_start = {}) : jobs_(64) {
     threads_.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this] { work(); });
+    for (std::size_t i = 0; i < n; ++i)
+      threads_.emplace_back([this, i, on_start] {
+        if (on_start) on_start(i);
+        work();
+      });
   }
   worker_pool(const worker_pool&) = delete;
   worker_pool& operator=(const worker_pool&) = delete;

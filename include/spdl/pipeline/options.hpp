@@ -76,6 +76,12 @@ struct build_options {
   /// Receives each failed item (on the loop thread): the stage's name and the exception.
   /// Default: the first 10 failures of each stage are logged on stderr; all are counted.
   std::function<void(const stage_failure&)> on_failure;
+  /// A path: write a Chrome trace-event JSON file there (open it in ui.perfetto.dev or
+  /// chrome://tracing): a track per thread, a slice per call with its stage and item, queue
+  /// occupancy, epoch boundaries. Opened at build (spdl::error if it cannot be), written when
+  /// the pipeline's threads have finished (at the end of stop() or destruction). "" (default):
+  /// no trace, no cost.
+  std::string trace;
 };
 
 }  // namespace spdl
