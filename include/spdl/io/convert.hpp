@@ -25,6 +25,7 @@ extern "C" {
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <cstring>
 #include <optional>
 #include <span>
@@ -134,7 +135,7 @@ inline void write_video_frame(const AVFrame& v, const frame_shape& s, std::byte*
 class frame_writer {
  public:
   /// `expected`: frames (video) or samples (audio) to make room for at first: a hint, taken up
-  /// to 64 MiB (a container's claim is not trusted further; storage grows by half as needed).
+  /// to `max_bytes` (storage grows by half when it falls short).
   /// `max_bytes`: the output's limit; growing past it throws io_error naming `limit_name`.
   frame_writer(media_type type, std::string source, std::int64_t expected,
                std::uint64_t max_bytes = UINT64_MAX, std::string limit_name = "")
@@ -201,10 +202,17 @@ class frame_writer {
       entry_ *= static_cast<std::size_t>(dims[i]);
     max_entries_ = static_cast<std::int64_t>(std::min<std::uint64_t>(max_bytes_ / entry_, INT64_MAX));
     if (max_entries_ == 0) too_large(1);
-    constexpr std::uint64_t trusted = std::uint64_t{64} << 20;
-    capacity_ = std::clamp<std::int64_t>(
-        capacity_, 1, std::max<std::int64_t>(1, std::min<std::int64_t>(static_cast<std::int64_t>(trusted / entry_), max_entries_)));
-    storage_ = allocate(capacity_);
+    // The expected size, within the limit, is only address space until frames are written into
+    // it (pages are committed as they are touched): no copy when the container tells the truth,
+    // no cost beyond the limit's address space when it lies. Where even that is refused, a
+    // small start, grown by half as needed.
+    capacity_ = std::clamp<std::int64_t>(capacity_, 1, max_entries_);
+    try {
+      storage_ = allocate(capacity_);
+    } catch (const std::bad_alloc&) {
+      capacity_ = std::clamp<std::int64_t>(static_cast<std::int64_t>((std::uint64_t{64} << 20) / entry_), 1, capacity_);
+      storage_ = allocate(capacity_);
+    }
   }
 
   [[noreturn]] void too_large(std::int64_t entries) const {
