@@ -447,17 +447,20 @@ struct settings {
   std::size_t batch = 32;
   std::size_t threads = 0;
   std::size_t epochs = 2;
+  std::string trace;  // a trace file to write, or none
 };
 
 constexpr const char* usage =
     "usage: demo [--data DIR | --make-data DIR [--small]] [--batch N] [--threads N] [--epochs N]\n"
+    "            [--trace FILE]\n"
     "  --data DIR       train on the images in DIR/<class>/<file>.jpg|.jpeg|.png\n"
     "  --make-data DIR  make the demo's image set in DIR (unless there already), then train on it\n"
     "                   (default: " SPDL_DEMO_DATA ")\n"
     "  --small          with --make-data: a small set (10 classes x 8 images)\n"
     "  --batch N        images per batch (default 32)\n"
     "  --threads N      worker threads (default: one per core)\n"
-    "  --epochs N       passes over the data (default 2)\n";
+    "  --epochs N       passes over the data (default 2)\n"
+    "  --trace FILE     write a trace of the loader (open it in ui.perfetto.dev)\n";
 
 std::size_t whole_number(std::string_view flag, std::string_view text, std::size_t max) {
   std::size_t value = 0;
@@ -483,7 +486,7 @@ settings parse(int argc, char** argv) {
       continue;
     }
     if (flag != "--data" && flag != "--make-data" && flag != "--batch" && flag != "--threads" &&
-        flag != "--epochs")
+        flag != "--epochs" && flag != "--trace")
       throw usage_error("unknown option '" + std::string(flag) + "'");
     if (i + 1 >= argc) throw usage_error(std::string(flag) + " wants a value");
     const std::string_view value = argv[++i];
@@ -491,6 +494,9 @@ settings parse(int argc, char** argv) {
       if (value.empty()) throw usage_error(std::string(flag) + " wants a folder");
       (flag == "--data" ? data : make) = true;
       s.data = value;
+    } else if (flag == "--trace") {
+      if (value.empty()) throw usage_error("--trace wants a file name");
+      s.trace = value;
     } else if (flag == "--batch") {
       s.batch = whole_number(flag, value, 65536);
     } else if (flag == "--threads") {
@@ -601,7 +607,8 @@ int train(const settings& s) {
              } catch (const std::exception& e) {
                std::fprintf(stderr, "demo: skipped: %s\n", e.what());
              }
-           }},
+           },
+       .trace = s.trace},
       collate);
 
   const double cpu0 = cpu_seconds();
@@ -653,7 +660,9 @@ int main(int argc, char** argv) {
   try {
     const settings s = parse(argc, argv);
     if (s.make) make_data(s.data, s.small, s.threads);
-    return train(s);
+    const int rc = train(s);  // the loader, gone, has written its trace
+    if (!s.trace.empty()) std::printf("demo: trace in %s (open it in ui.perfetto.dev)\n", s.trace.c_str());
+    return rc;
   } catch (const usage_error& e) {
     std::fprintf(stderr, "demo: %s\n%s", e.what(), usage);
     return 2;

@@ -59,6 +59,8 @@ struct dataloader_options {
   /// Receives each failed item (see build_options::on_failure); default: the first 10 of each
   /// stage are logged on stderr.
   std::function<void(const spdl::stage_failure&)> on_failure;
+  /// A path: the loader's pipeline writes a trace there (see build_options::trace).
+  std::string trace;
 };
 
 /// What collate gets when none is given: the batch as it is.
@@ -313,7 +315,8 @@ class dataloader {
         .add_sink(options_.buffer_size)
         .build({.num_threads = options_.num_threads,
                 .max_failures = options_.max_failures,
-                .on_failure = options_.on_failure});
+                .on_failure = options_.on_failure,
+                .trace = options_.trace});
   }
 
   void advance() {
