@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <ranges>
+#include <string>
 #include <thread>
 
 namespace {
@@ -47,19 +48,23 @@ void tbb_parallel_pipeline(benchmark::State& state) {
   finish(state, sum);
 }
 
-void spdl_pool_stage(benchmark::State& state) {
+// `trace`: build_options::trace (the trace of a million items is some 200 MB: see the image
+// workload for its cost).
+void pool_stage(benchmark::State& state, const std::string& trace) {
   std::int64_t sum = 0;
   for (auto _ : state) {
     auto p = spdl::pipeline_builder()
                  .add_source(std::views::iota(0, num_items))
                  .pipe([](int x) { return x + 1; }, {.concurrency = 4})
                  .add_sink(64)
-                 .build({.num_threads = std::thread::hardware_concurrency()});
+                 .build({.num_threads = std::thread::hardware_concurrency(), .trace = trace});
     sum = 0;
     while (auto x = p.get_item()) sum += *x;
   }
   finish(state, sum);
 }
+
+void spdl_pool_stage(benchmark::State& state) { pool_stage(state, ""); }
 
 void spdl_loop_stage(benchmark::State& state) {
   std::int64_t sum = 0;

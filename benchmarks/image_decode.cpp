@@ -13,8 +13,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -211,7 +213,8 @@ void spdl_pipeline_decode_resize_224(benchmark::State& state) {
 
 // The pipeline as a loader should be written: file indices batched first, each batch decoded
 // by one pool task straight into its slots of one buffer (no per-image buffer, no stack copy).
-void spdl_pipeline_batch_into_224(benchmark::State& state) {
+// `trace`: build_options::trace.
+void batch_into_224(benchmark::State& state, const std::string& trace) {
   const auto& files = corpus();
   const unsigned cores = std::thread::hardware_concurrency();
   for (auto _ : state) {
@@ -230,10 +233,17 @@ void spdl_pipeline_batch_into_224(benchmark::State& state) {
                      },
                      {.concurrency = cores})
                  .add_sink(4)
-                 .build({.num_threads = cores});
+                 .build({.num_threads = cores, .trace = trace});
     drain(p);
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(files.size()));
+}
+
+void spdl_pipeline_batch_into_224(benchmark::State& state) { batch_into_224(state, ""); }
+
+// The same with the trace on (written to the temporary directory at each pipeline's end).
+void spdl_pipeline_batch_into_224_traced(benchmark::State& state) {
+  batch_into_224(state, (std::filesystem::temp_directory_path() / "spdl-bench-trace.json").string());
 }
 
 }  // namespace
@@ -244,6 +254,7 @@ BENCHMARK(spdl_decode)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(spdl_decode_resize_224)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(spdl_pipeline_decode_resize_224)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(spdl_pipeline_batch_into_224)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(spdl_pipeline_batch_into_224_traced)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(spdl_decode_resize_224_stb)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(spdl_decode_ffmpeg)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(spdl_decode_resize_224_ffmpeg)->Unit(benchmark::kMillisecond)->UseRealTime();

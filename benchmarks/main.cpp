@@ -55,7 +55,8 @@ const group groups[] = {
      "spdl_1000_epochs)(/|$)"},
     {"images",
      "^(turbojpeg_full_decode|stb_decode|spdl_decode|spdl_decode_resize_224|"
-     "spdl_pipeline_decode_resize_224|spdl_pipeline_batch_into_224|spdl_decode_resize_224_stb|"
+     "spdl_pipeline_decode_resize_224|spdl_pipeline_batch_into_224|spdl_pipeline_batch_into_224_traced|"
+     "spdl_decode_resize_224_stb|"
      "spdl_decode_ffmpeg|spdl_decode_resize_224_ffmpeg|spdl_split_decode_part|"
      "spdl_split_resize_part|spdl_split_resize_part_portable)(/|$)"},
     {"media", "^(ffmpeg_cli_video|spdl_video_pipeline|spdl_video_threads|ffmpeg_cli_audio|"
@@ -83,6 +84,8 @@ const comparison table[] = {
     {"  the same as a pipeline", "turbojpeg_full_decode", "spdl_pipeline_decode_resize_224", 1.11},
     {"  pipeline, batches decoded into", "turbojpeg_full_decode", "spdl_pipeline_batch_into_224",
      1.11},
+    {"pipeline against plain threads", "spdl_decode_resize_224", "spdl_pipeline_batch_into_224", 1.03},
+    {"  the same, trace on", "spdl_pipeline_batch_into_224", "spdl_pipeline_batch_into_224_traced", 1.05},
     {"stb_image decode (for scale)", "turbojpeg_full_decode", "stb_decode", 0},
     {"  decode + resize 224, stb", "turbojpeg_full_decode", "spdl_decode_resize_224_stb", 0},
     {"  decode, FFmpeg", "turbojpeg_full_decode", "spdl_decode_ffmpeg", 0},
