@@ -3,6 +3,8 @@
 // source -> parallel map -> serial sink, 4 tokens).
 #include <spdl/pipeline.hpp>
 
+#include "cpu_time.hpp"
+
 #include <benchmark/benchmark.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_pipeline.h>
@@ -16,8 +18,9 @@ namespace {
 
 constexpr int num_items = 1'000'000;
 
-void finish(benchmark::State& state, std::int64_t sum) {
+void finish(benchmark::State& state, std::int64_t sum, const spdl::bench::cpu_per_item& cpu) {
   benchmark::DoNotOptimize(sum);
+  cpu.report(state, num_items);
   state.SetItemsProcessed(state.iterations() * num_items);
   state.counters["ns_per_item"] = benchmark::Counter(
       static_cast<double>(num_items), benchmark::Counter::kIsIterationInvariantRate |
@@ -28,6 +31,7 @@ void tbb_parallel_pipeline(benchmark::State& state) {
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
                               std::thread::hardware_concurrency());
   std::int64_t sum = 0;
+  const spdl::bench::cpu_per_item cpu;
   for (auto _ : state) {
     int next = 0;
     sum = 0;
@@ -45,13 +49,14 @@ void tbb_parallel_pipeline(benchmark::State& state) {
             tbb::make_filter<int, void>(tbb::filter_mode::serial_out_of_order,
                                         [&](int x) { sum += x; }));
   }
-  finish(state, sum);
+  finish(state, sum, cpu);
 }
 
 // `trace`: build_options::trace (the trace of a million items is some 200 MB: see the image
 // workload for its cost).
 void pool_stage(benchmark::State& state, const std::string& trace) {
   std::int64_t sum = 0;
+  const spdl::bench::cpu_per_item cpu;
   for (auto _ : state) {
     auto p = spdl::pipeline_builder()
                  .add_source(std::views::iota(0, num_items))
@@ -61,13 +66,14 @@ void pool_stage(benchmark::State& state, const std::string& trace) {
     sum = 0;
     while (auto x = p.get_item()) sum += *x;
   }
-  finish(state, sum);
+  finish(state, sum, cpu);
 }
 
 void spdl_pool_stage(benchmark::State& state) { pool_stage(state, ""); }
 
 void spdl_loop_stage(benchmark::State& state) {
   std::int64_t sum = 0;
+  const spdl::bench::cpu_per_item cpu;
   for (auto _ : state) {
     auto p = spdl::pipeline_builder()
                  .add_source(std::views::iota(0, num_items))
@@ -77,7 +83,7 @@ void spdl_loop_stage(benchmark::State& state) {
     sum = 0;
     for (int x : p) sum += x;
   }
-  finish(state, sum);
+  finish(state, sum, cpu);
 }
 
 }  // namespace

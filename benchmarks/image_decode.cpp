@@ -6,6 +6,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "cpu_time.hpp"
 #include "on_threads.hpp"
 #include <stb_image.h>
 #include <stb_image_write.h>
@@ -55,8 +56,10 @@ const std::vector<bytes>& corpus() {
 // Runs `work(i)` for i in [0, count) on one thread per core; reports items/s.
 void on_all_cores(benchmark::State& state, std::size_t count,
                   const std::function<void(std::size_t)>& work) {
+  const spdl::bench::cpu_per_item cpu;
   for (auto _ : state) spdl::bench::on_threads(std::thread::hardware_concurrency(), count, work);
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(count));
+  cpu.report(state, static_cast<std::int64_t>(count));
 }
 
 // Runs `decode(file)` over the corpus on one thread per core.
@@ -193,6 +196,7 @@ void spdl_split_resize_part_portable(benchmark::State& state) { split::resize(st
 // The same work as a pipeline: decode + resize on the pool, batches of 32 into one buffer.
 void spdl_pipeline_decode_resize_224(benchmark::State& state) {
   const auto& files = corpus();
+  const spdl::bench::cpu_per_item cpu;
   const unsigned cores = std::thread::hardware_concurrency();
   for (auto _ : state) {
     auto p = spdl::pipeline_builder()
@@ -209,6 +213,7 @@ void spdl_pipeline_decode_resize_224(benchmark::State& state) {
     drain(p);
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(files.size()));
+  cpu.report(state, static_cast<std::int64_t>(files.size()));
 }
 
 // The pipeline as a loader should be written: file indices batched first, each batch decoded
@@ -216,6 +221,7 @@ void spdl_pipeline_decode_resize_224(benchmark::State& state) {
 // `trace`: build_options::trace.
 void batch_into_224(benchmark::State& state, const std::string& trace) {
   const auto& files = corpus();
+  const spdl::bench::cpu_per_item cpu;
   const unsigned cores = std::thread::hardware_concurrency();
   for (auto _ : state) {
     auto p = spdl::pipeline_builder()
@@ -237,6 +243,7 @@ void batch_into_224(benchmark::State& state, const std::string& trace) {
     drain(p);
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(files.size()));
+  cpu.report(state, static_cast<std::int64_t>(files.size()));
 }
 
 void spdl_pipeline_batch_into_224(benchmark::State& state) { batch_into_224(state, ""); }
