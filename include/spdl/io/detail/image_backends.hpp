@@ -133,7 +133,7 @@ inline void decode_turbojpeg(std::span<const std::byte> data, const image_info& 
 /// after its marker segments are walked here: every segment inside the data, every Huffman
 /// table of at most 256 codes whose lengths fit (Kraft), whose DC symbols are at most 11 bits and
 /// whose AC symbols at most 10 (ITU T.81's limits for 8-bit JPEG, which is all stb reads), and
-/// an end-of-image marker.
+/// an end-of-image marker, every scan's tables defined before it.
 /// libjpeg-turbo, the default for JPEG, checks all this itself.
 inline void check_jpeg_for_stb(std::span<const std::byte> data, const std::string& source) {
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
@@ -141,6 +141,8 @@ inline void check_jpeg_for_stb(std::span<const std::byte> data, const std::strin
   auto fail = [&](const std::string& why) {
     return io_error(describe("decode_image", source, "corrupt JPEG: " + why + " (checked before stb_image)"));
   };
+  bool defined[2][4] = {};  // Huffman tables seen: [DC, AC][id]
+  bool progressive = false;
   std::size_t at = 2;  // after SOI
   while (at < n) {
     if (p[at] != 0xFF) {  // entropy-coded data (after SOS): on to the next marker
@@ -157,11 +159,24 @@ inline void check_jpeg_for_stb(std::span<const std::byte> data, const std::strin
     const std::size_t length = std::size_t(p[at]) << 8 | p[at + 1];
     if (length < 2 || length > n - at) throw fail("a marker segment longer than the file");
     const std::size_t end = at + length;
+    if (marker == 0xDA) {  // SOS: every table the scan decodes with must be defined by now
+      if (length < 3 || length < 6 + 2 * std::size_t(p[at + 2])) throw fail("a truncated scan header");
+      const std::size_t n_components = p[at + 2];
+      const unsigned ss = p[at + 3 + 2 * n_components], ah = p[at + 5 + 2 * n_components] >> 4;
+      for (std::size_t c = 0; c < n_components; ++c) {
+        const unsigned tables = p[at + 4 + 2 * c];
+        const bool dc = ss == 0 && ah == 0, ac = ss > 0 || !progressive;
+        if ((dc && (tables >> 4 > 3 || !defined[0][tables >> 4])) || (ac && ((tables & 15) > 3 || !defined[1][tables & 15])))
+          throw fail("a scan that uses a Huffman table not defined before it");
+      }
+    }
+    if (marker == 0xC2 || marker == 0xC6 || marker == 0xCA || marker == 0xCE) progressive = true;
     if (marker == 0xC4) {  // DHT: one or more tables
       for (std::size_t t = at + 2; t < end;) {
         if (end - t < 17) throw fail("truncated Huffman table");
         const unsigned cls = p[t] >> 4, id = p[t] & 15;
         if (cls > 1 || id > 3) throw fail("a Huffman table of class " + std::to_string(cls) + ", id " + std::to_string(id));
+        defined[cls][id] = true;
         std::size_t count = 0;
         std::uint64_t room = 1;  // codes still free at the current length (Kraft)
         for (int len = 1; len <= 16; ++len) {
@@ -188,9 +203,35 @@ inline void check_jpeg_for_stb(std::span<const std::byte> data, const std::strin
   throw fail("truncated (no end-of-image marker)");
 }
 
+/// stb_image 2.27's PNG reader sizes its buffer from each chunk's claimed length before
+/// reading it (a 40-byte file claiming 1.8 GB of IDAT), and decodes an empty IDAT from a null
+/// pointer (undefined behaviour; both found by fuzzing). So a PNG reaches stb only with every
+/// chunk inside the file, some image data and its end chunk.
+inline void check_png_for_stb(std::span<const std::byte> data, const std::string& source) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  const std::size_t n = data.size();
+  auto fail = [&](const std::string& why) {
+    return io_error(describe("decode_image", source, "corrupt PNG: " + why + " (checked before stb_image)"));
+  };
+  std::uint64_t image_data = 0;
+  for (std::size_t at = 8; at < n;) {
+    if (n - at < 12) throw fail("a truncated chunk");
+    const std::uint64_t length = read_be32(p + at);
+    if (length > n - at - 12) throw fail("a chunk of " + std::to_string(length) + " bytes, longer than the file");
+    if (std::memcmp(p + at + 4, "IDAT", 4) == 0) image_data += length;
+    if (std::memcmp(p + at + 4, "IEND", 4) == 0) {
+      if (image_data == 0) throw fail("no image data");
+      return;
+    }
+    at += 12 + static_cast<std::size_t>(length);
+  }
+  throw fail("truncated (no end chunk)");
+}
+
 inline void decode_stb(std::span<const std::byte> data, const image_info& info,
                        std::span<std::byte> dst, channel_order order, const std::string& source) {
   if (info.format == image_format::jpeg) check_jpeg_for_stb(data, source);
+  if (info.format == image_format::png) check_png_for_stb(data, source);
   const int want = order == channel_order::bgr ? 3 : channels(order);
   int w = 0, h = 0, comp = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
