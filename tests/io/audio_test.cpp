@@ -187,8 +187,8 @@ TEST_CASE("load_audio holds to max_bytes and sizes its output by what is decoded
   // A 40 KB WAV at 1 Hz, resampled to 16 kHz: 640 million samples, 2.5 GB. Over the limit.
   io::buffer slow({20000, 1}, io::dtype::int16);
   std::memset(slow.data(), 0, slow.size_bytes());
-  const auto wav = scratch_dir() / "1hz.wav";
-  {
+  // A mono s16 WAV of `slow`'s samples at `rate` Hz.
+  auto wav_at = [&](std::uint32_t rate, const std::string& name) {
     std::vector<std::byte> b;
     auto put = [&](const void* p, std::size_t n) {
       b.insert(b.end(), static_cast<const std::byte*>(p), static_cast<const std::byte*>(p) + n);
@@ -196,14 +196,23 @@ TEST_CASE("load_audio holds to max_bytes and sizes its output by what is decoded
     auto u32 = [&](std::uint32_t v) { put(&v, 4); };
     auto u16 = [&](std::uint16_t v) { put(&v, 2); };
     put("RIFF", 4); u32(36 + 40000); put("WAVE", 4);
-    put("fmt ", 4); u32(16); u16(1); u16(1); u32(1); u32(2); u16(2); u16(16);
+    put("fmt ", 4); u32(16); u16(1); u16(1); u32(rate); u32(rate * 2); u16(2); u16(16);
     put("data", 4); u32(40000); put(slow.data(), 40000);
-    write_bytes(wav, b);
-  }
+    write_bytes(scratch_dir() / name, b);
+    return scratch_dir() / name;
+  };
+  const auto wav = wav_at(1, "1hz.wav");
   auto message = message_of<io::io_error>([&] { (void)io::load_audio(wav, {.sample_rate = 16000, .max_bytes = 64 << 20}); });
   CHECK(message.find(wav.string()) != std::string::npos);
   CHECK(message.find("audio_options::max_bytes") != std::string::npos);
   CHECK(shape(io::load_audio(wav, {.window = io::time_window{0, 10}, .sample_rate = 16000})) ==
         std::vector<std::int64_t>{160000, 1});
   CHECK_THROWS_AS(io::load_audio(gap, {.num_frames = 1 << 30, .max_bytes = 1 << 20}), io::io_error);
+
+  // A file claiming 10^8 Hz, resampled to 16 kHz: FFmpeg's resampler would build a filter bank
+  // of most of a gigabyte (found by fuzzing). Refused by its ratio.
+  const auto absurd = wav_at(100'000'007, "fast.wav");
+  CHECK(message_of<io::io_error>([&] { (void)io::load_audio(absurd, {.sample_rate = 16000}); })
+            .find("a ratio over 64") != std::string::npos);
+  CHECK(shape(io::load_audio(absurd)) == std::vector<std::int64_t>{20000, 1});  // as stored: no resampler
 }

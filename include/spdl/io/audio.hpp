@@ -75,6 +75,16 @@ inline buffer load_audio(demuxer& d, const audio_options& o) {
   const std::string desc = audio_filter_desc(o);
   packets p = d.demux_audio(o.window);
   const int rate = o.sample_rate > 0 ? o.sample_rate : p.codec_parameters().sample_rate;
+  // FFmpeg's resampler filters with 32 taps per unit of the down-sampling ratio, in 1024 phases:
+  // a file claiming 10^9 Hz, taken to 16 kHz, would need gigabytes of filter. Real ratios
+  // (384 kHz to 8 kHz: 48) stay far below the limit.
+  constexpr std::int64_t max_ratio = 64;
+  if (const std::int64_t source_rate = p.codec_parameters().sample_rate;
+      o.sample_rate > 0 && source_rate > max_ratio * o.sample_rate)
+    throw io_error(describe("load_audio", d.source(),
+                            "resampling " + std::to_string(source_rate) + " Hz to " +
+                                std::to_string(o.sample_rate) + " Hz: a ratio over " +
+                                std::to_string(max_ratio) + " (an absurd rate)"));
   // A first size from the packets' time span: a hint, which frame_writer caps (one timestamp
   // gap would otherwise ask for gigabytes); what is decoded is held to max_bytes.
   const double estimate = std::min(std::ceil(covered_seconds(p) * rate) + 1, 1e15);

@@ -141,7 +141,7 @@ inline void place_npy(const npy_header& h, const std::byte* in, buffer& out) {
   const std::size_t count = out.size_bytes() / item;
   auto* o = out.data();
   if (!h.fortran_order || h.shape.size() < 2) {
-    if (in != o) std::memcpy(o, in, out.size_bytes());
+    if (in != o && out.size_bytes() > 0) std::memcpy(o, in, out.size_bytes());
   } else {
     // Element (i0, ..., ik) is stored at sum(i_j * stride_j), strides growing from the first
     // axis; walk the C-order output with a running index.

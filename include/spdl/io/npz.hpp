@@ -252,9 +252,11 @@ inline buffer zip_array(std::span<const std::byte> zip, const zip_member& m, std
   const bool in_place = !h.fortran_order || h.shape.size() < 2;
   std::vector<std::byte> scratch(in_place ? 0 : bytes);
   std::byte* dst = in_place ? out.data() : scratch.data();
-  std::memcpy(dst, head.data() + h.data_offset, early);
-  if (in.read(dst + early, bytes - early) != bytes - early)
-    throw fail("corrupt deflate data: the stream ends before the array does");
+  if (bytes > 0) {  // (an empty array has no storage: dst may be null)
+    std::memcpy(dst, head.data() + h.data_offset, early);
+    if (in.read(dst + early, bytes - early) != bytes - early)
+      throw fail("corrupt deflate data: the stream ends before the array does");
+  }
   in.finish(m.size);
   if (in.crc() != m.crc) throw fail("CRC-32 mismatch: the data is corrupt");
   place_npy(h, dst, out);
