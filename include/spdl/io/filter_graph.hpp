@@ -33,7 +33,9 @@ class filter_graph {
  public:
   /// A graph running `description` ("" passes frames through) on frames shaped like `like`
   /// (size and pixel format, or sample rate, format and channels) whose timestamps count in
-  /// `time_base`. Throws std::invalid_argument naming the description when FFmpeg rejects it.
+  /// `time_base`. Throws std::invalid_argument naming the description when FFmpeg rejects it,
+  /// io_error when FFmpeg cannot set it up for such frames (a size or sample rate from a hostile
+  /// file, say, that the resampler cannot allocate its filters for).
   filter_graph(const std::string& description, media_type type, const AVFrame& like,
                AVRational time_base, std::string source, int threads = 1)
       : type_(type),
@@ -75,11 +77,16 @@ class filter_graph {
     int rc = avfilter_graph_parse_ptr(graph_.get(), text.c_str(), &in_raw, &out_raw, nullptr);
     inputs.reset(in_raw);
     outputs.reset(out_raw);
-    if (rc >= 0) rc = avfilter_graph_config(graph_.get(), nullptr);
     if (rc < 0)
       throw std::invalid_argument(detail::describe(
           "filter_graph", source_,
           "FFmpeg rejects the filter description '" + text + "': " + detail::av_error_text(rc)));
+    // The description parsed; what fails from here on depends on the frames (the input's fault).
+    rc = avfilter_graph_config(graph_.get(), nullptr);
+    if (rc < 0)
+      throw io_error(detail::describe(
+          "filter_graph", source_,
+          "FFmpeg cannot set up '" + text + "' for frames of " + args + ": " + detail::av_error_text(rc)));
   }
 
   /// Whether `f` is shaped like the frames the graph was built for (a stream may change its

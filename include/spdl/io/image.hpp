@@ -107,7 +107,9 @@ inline void decode_full(std::span<const std::byte> data, const image_info& info,
                         std::span<std::byte> dst, const image_options& o, const std::string& source) {
   const bool ffmpeg = o.backend == image_backend::ffmpeg || info.format == image_format::webp ||
                       info.format == image_format::tiff ||
-                      (o.backend == image_backend::automatic && ffmpeg_is_faster(info));
+                      (o.backend == image_backend::automatic &&
+                       (ffmpeg_is_faster(info) ||
+                        (info.format == image_format::png && png_first_image_chunk_empty(data))));
   if (ffmpeg)
     decode_ffmpeg(data, info, dst, order_of(o.format), source, o.max_pixels);
   else if (info.format == image_format::jpeg && o.backend != image_backend::stb)

@@ -206,7 +206,7 @@ inline void check_jpeg_for_stb(std::span<const std::byte> data, const std::strin
 /// stb_image 2.27's PNG reader sizes its buffer from each chunk's claimed length before
 /// reading it (a 40-byte file claiming 1.8 GB of IDAT), and decodes an empty IDAT from a null
 /// pointer (undefined behaviour; both found by fuzzing). So a PNG reaches stb only with every
-/// chunk inside the file, some image data and its end chunk.
+/// chunk inside the file, some image data (the first chunk of it not empty) and its end chunk.
 inline void check_png_for_stb(std::span<const std::byte> data, const std::string& source) {
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
   const std::size_t n = data.size();
@@ -218,7 +218,13 @@ inline void check_png_for_stb(std::span<const std::byte> data, const std::string
     if (n - at < 12) throw fail("a truncated chunk");
     const std::uint64_t length = read_be32(p + at);
     if (length > n - at - 12) throw fail("a chunk of " + std::to_string(length) + " bytes, longer than the file");
-    if (std::memcmp(p + at + 4, "IDAT", 4) == 0) image_data += length;
+    if (std::memcmp(p + at + 4, "IDAT", 4) == 0) {
+      if (image_data == 0 && length == 0)  // legal, but stb_image decodes it from a null pointer
+        throw unsupported_error(describe("decode_image", source,
+                                         "image_backend::stb cannot read a PNG whose first image data chunk "
+                                         "is empty (image_backend::ffmpeg and automatic can)"));
+      image_data += length;
+    }
     if (std::memcmp(p + at + 4, "IEND", 4) == 0) {
       if (image_data == 0) throw fail("no image data");
       return;
@@ -226,6 +232,18 @@ inline void check_png_for_stb(std::span<const std::byte> data, const std::string
     at += 12 + static_cast<std::size_t>(length);
   }
   throw fail("truncated (no end chunk)");
+}
+
+/// Whether a PNG's first image data chunk is empty (legal; stb_image mishandles it).
+inline bool png_first_image_chunk_empty(std::span<const std::byte> data) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  for (std::size_t at = 8; at + 12 <= data.size();) {
+    const std::uint64_t length = read_be32(p + at);
+    if (std::memcmp(p + at + 4, "IDAT", 4) == 0) return length == 0;
+    if (length > data.size() - at - 12) return false;
+    at += 12 + static_cast<std::size_t>(length);
+  }
+  return false;
 }
 
 inline void decode_stb(std::span<const std::byte> data, const image_info& info,
