@@ -4,10 +4,13 @@
 #
 #   bash tests/fuzz/run.sh BUILD_DIR [SECONDS] [TARGET...]   (60 s per target; all targets)
 #
-# Caps, per input: 10 s (-timeout), 1024 MB of RSS (-rss_limit_mb, which also fails any single
-# allocation above it), 64 KiB of input (-max_len; 256 KiB for video and audio). An input past a
-# cap is a finding, like a crash, a sanitizer report, a leak or an exception other than
-# spdl::error. Each target's corpus grows in BUILD_DIR/corpus/<target> from the seeds
+# Caps, per input: 10 s (-timeout), 1024 MB of RSS (-rss_limit_mb), 64 KiB of input (-max_len;
+# 256 KiB for video and audio). An input past a cap is a finding, like a crash, a sanitizer
+# report, a leak or an exception other than spdl::error. A single allocation may reach 4 GB of
+# address space (-malloc_limit_mb) as long as RSS stays under the cap: FFmpeg 5.1's MP4 demuxer
+# reserves a sample table from the entry count a file claims before reading it (a 9 KB file:
+# 1.99 GB reserved, 460 MB peak RSS under ASan; regressions/load_video_fps), which spdl cannot
+# reach into. SPDL_FUZZ_SEED=N fixes libFuzzer's seed (CI: the same inputs tried each run). Each target's corpus grows in BUILD_DIR/corpus/<target> from the seeds
 # (BUILD_DIR/seeds, made by spdl_fuzz_seeds) and the regressions (tests/fuzz/regressions/<target>);
 # findings go to BUILD_DIR/findings/<target>/, logs to BUILD_DIR/logs/<target>.log.
 # Exit status 1 when any target found something.
@@ -19,6 +22,9 @@ seconds=${2:-60}
 shift $(($# < 2 ? $# : 2))
 timeout_s=10
 rss_limit_mb=1024
+malloc_limit_mb=4096
+seed=()
+[ -n "${SPDL_FUZZ_SEED:-}" ] && seed=(-seed="$SPDL_FUZZ_SEED")
 
 max_len() {
   case $1 in
@@ -55,8 +61,8 @@ for t in "${targets[@]}"; do
   start=$SECONDS
   rc=0
   "$program" -max_total_time="$seconds" -timeout="$timeout_s" -rss_limit_mb="$rss_limit_mb" \
-    -max_len="$(max_len "$t")" -print_final_stats=1 -artifact_prefix="$build/findings/$t/" \
-    "${inputs[@]}" >"$log" 2>&1 || rc=$?
+    -malloc_limit_mb="$malloc_limit_mb" "${seed[@]}" -max_len="$(max_len "$t")" -print_final_stats=1 \
+    -artifact_prefix="$build/findings/$t/" "${inputs[@]}" >"$log" 2>&1 || rc=$?
   artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
   result="nothing found"
   if ((rc != 0)); then
@@ -77,7 +83,7 @@ for t in "${failed[@]}"; do
   echo "== $t: $(grep -m1 -E '^SUMMARY|ERROR: libFuzzer|^==[0-9]+==ERROR' "$log" || echo "see $log")"
   grep -m1 -A1 -E '^terminate called' "$log" || true
   [ -n "$artifact" ] || continue
-  caps="-timeout=$timeout_s -rss_limit_mb=$rss_limit_mb"
+  caps="-timeout=$timeout_s -rss_limit_mb=$rss_limit_mb -malloc_limit_mb=$malloc_limit_mb"
   echo "   log:       $log"
   echo "   reproduce: $build/tests/fuzz/fuzz_$t $caps $artifact"
   echo "   minimise:  $build/tests/fuzz/fuzz_$t $caps -minimize_crash=1 -runs=20000 \\"
