@@ -48,7 +48,7 @@ void spdl_dataloader(benchmark::State& state) {
   const spdl::sequential_sampler sampler(num_items);
   std::int64_t sum = 0;
   for (auto _ : state) {
-    spdl::dataloader loader(sampler, twice, {.batch_size = 32, .num_threads = threads()});
+    spdl::dataloader loader(sampler, twice, {.batch_size = 32, .num_threads = threads(), .concurrency = threads()});
     sum = 0;
     for (auto& b : loader) sum += static_cast<std::int64_t>(b.size());
   }
