@@ -248,7 +248,6 @@ inline bool png_first_image_chunk_empty(std::span<const std::byte> data) noexcep
 
 inline void decode_stb(std::span<const std::byte> data, const image_info& info,
                        std::span<std::byte> dst, channel_order order, const std::string& source) {
-  if (info.format == image_format::jpeg) check_jpeg_for_stb(data, source);
   if (info.format == image_format::png) check_png_for_stb(data, source);
   const int want = order == channel_order::bgr ? 3 : channels(order);
   int w = 0, h = 0, comp = 0;
