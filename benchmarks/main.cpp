@@ -2,14 +2,21 @@
 // spdl's ratio to the baseline measured in the same run, marks each missed target, and writes the
 // table with the machine and the date to a Markdown file.
 //
-//   spdl_benchmarks [--group=engine,images,media,readers] [--full] [--results=FILE]
+//   spdl_benchmarks [--group=engine,images,media,readers] [--full] [--results=FILE] [--busy=N]
 //                   [Google Benchmark flags, e.g. --benchmark_filter=REGEX]
+//
+// --busy=N runs N competing processes that spin for the whole run, as a trainer's threads would
+// on the same cores: spdl and its baselines then share the machine with them (the CPU columns
+// count this process only).
 //
 // Quick by default (one repetition each, short minimum times: minutes, not tens of minutes);
 // --full takes 5 repetitions and Google Benchmark's default times. A group or filter that matches
 // nothing is an error (exit 1); an unknown group or option, a usage error (exit 2).
 #include <benchmark/benchmark.h>
 
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,6 +25,7 @@
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -130,10 +138,36 @@ std::string fixed(double v, int digits) {
 int usage(const std::string& why) {
   std::fprintf(stderr,
                "spdl_benchmarks: %s\nusage: spdl_benchmarks [--group=engine,images,media,readers] "
-               "[--full] [--results=FILE] [--benchmark_* flags]\n",
+               "[--full] [--results=FILE] [--busy=N] [--benchmark_* flags]\n",
                why.c_str());
   return 2;
 }
+
+// N processes that spin until killed (or until this one dies): competitors for the cores.
+class busy_processes {
+ public:
+  explicit busy_processes(int n) {
+    const pid_t parent = getpid();
+    for (int i = 0; i < n; ++i) {
+      const pid_t pid = fork();
+      if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(0);
+        for (;;) asm volatile("" ::: "memory");  // spin
+      }
+      if (pid > 0) pids_.push_back(pid);
+    }
+  }
+  busy_processes(const busy_processes&) = delete;
+  busy_processes& operator=(const busy_processes&) = delete;
+  ~busy_processes() {
+    for (pid_t pid : pids_) kill(pid, SIGKILL);
+    for (pid_t pid : pids_) waitpid(pid, nullptr, 0);
+  }
+
+ private:
+  std::vector<pid_t> pids_;
+};
 
 }  // namespace
 
@@ -141,6 +175,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> wanted;
   bool full = false, user_filter = false, user_reps = false, user_time = false;
   std::string results;
+  int busy = 0;
   std::vector<std::string> passed{argv[0]};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -156,6 +191,12 @@ int main(int argc, char** argv) {
       full = true;
     } else if (a.rfind("--results=", 0) == 0) {
       results = a.substr(10);
+    } else if (a.rfind("--busy=", 0) == 0) {
+      char* end = nullptr;
+      const long v = std::strtol(a.c_str() + 7, &end, 10);
+      if (end == a.c_str() + 7 || *end != '\0' || v < 0 || v > 1024)
+        return usage("--busy takes a number of processes (0 to 1024)");
+      busy = static_cast<int>(v);
     } else if (a.rfind("--benchmark_", 0) == 0) {
       user_filter |= a.rfind("--benchmark_filter=", 0) == 0;
       user_reps |= a.rfind("--benchmark_repetitions=", 0) == 0;
@@ -180,6 +221,8 @@ int main(int argc, char** argv) {
                                          : benchmark::ConsoleReporter::OO_Tabular);
   std::vector<std::pair<std::string, double>> timings;  // group -> seconds
   bool matched_all = true;
+  std::optional<busy_processes> competitors;
+  if (busy > 0) competitors.emplace(busy);
   auto run = [&](const std::string& name, const std::string& filter) {
     const auto t0 = std::chrono::steady_clock::now();
     const std::size_t ran = benchmark::RunSpecifiedBenchmarks(&report, filter);
@@ -200,11 +243,16 @@ int main(int argc, char** argv) {
       if (take) run(g.name, g.filter);
     }
   }
+  competitors.reset();
   benchmark::Shutdown();
 
   std::ostringstream md;
   md << "Measured " << today() << " on " << cpu_model() << ", " << std::thread::hardware_concurrency()
-     << " cores; " << (full ? "5 repetitions, medians" : "quick mode: 1 repetition") << ".\n\n"
+     << " cores; " << (full ? "5 repetitions, medians" : "quick mode: 1 repetition")
+     << (busy > 0 ? "; with " + std::to_string(busy) + " competing busy process" + (busy > 1 ? "es" : "") +
+                        " (--busy)"
+                  : std::string())
+     << ".\n\n"
      << "ns/item is wall time; CPU ns/item, where measured, is the whole process's CPU time (all "
         "threads) per item.\n\n"
      << "| workload | baseline | ns/item | CPU ns/item | spdl | ns/item | CPU ns/item | ratio | target |\n"

@@ -6,7 +6,8 @@
 #   bash cmake/spdl.sh test                      build everything and run the whole test suite
 #   bash cmake/spdl.sh sanitize address,undefined|thread
 #                                                the engine's and media I/O's tests under sanitizers
-#   bash cmake/spdl.sh bench [--group=G] [--full] build and run the benchmarks (Release): a results
+#   bash cmake/spdl.sh bench [--group=G] [--full] [--busy=N]
+#                                                build and run the benchmarks (Release): a results
 #                                                table in benchmarks/results.md
 #   bash cmake/spdl.sh fuzz [seconds] [targets]  media I/O's libFuzzer programs (clang, ASan+UBSan),
 #                                                each for that long (60 s): tests/fuzz/run.sh
