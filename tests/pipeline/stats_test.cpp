@@ -254,3 +254,29 @@ TEST_CASE("trace: a path that cannot be written fails the build", "[stats][trace
                       .build({.trace = "/nonexistent-dir/trace.json"}),
                   spdl::error);
 }
+
+TEST_CASE("trace: a long run's trace is written whole, in pieces", "[stats][trace]") {
+  // 30,000 items make some 6 MB of events: written a megabyte at a time, it must still be one
+  // valid document with every call in it.
+  const auto path = std::filesystem::temp_directory_path() / ("spdl-trace-long-" + std::to_string(::getpid()) + ".json");
+  constexpr int n = 30'000;
+  {
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0, n))
+                 .pipe([](int i) { return i + 1; }, {.concurrency = 2, .name = "inc"})
+                 .add_sink(16)
+                 .build({.num_threads = 2, .trace = path.string()});
+    std::int64_t sum = 0;
+    for (int x : p) sum += x;
+    CHECK(sum == std::int64_t{n} * (n + 1) / 2);
+  }
+  REQUIRE(std::filesystem::file_size(path) > (std::uintmax_t{3} << 20));
+  std::ifstream in(path);
+  REQUIRE(in);
+  const auto trace = nlohmann::json::parse(in);
+  std::filesystem::remove(path);
+  std::set<std::uint64_t> items;
+  for (const auto& e : trace.at("traceEvents"))
+    if (e.at("ph") == "X" && e.at("name") == "inc") items.insert(e.at("args").at("item").get<std::uint64_t>());
+  CHECK(items.size() == std::size_t{n});
+}

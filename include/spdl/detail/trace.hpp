@@ -61,7 +61,8 @@ class tracer {
     add({'i', &k.owned.back(), 0, at(t), 0});
   }
 
-  /// Writes the file. Call once every recording thread is done (joined).
+  /// Writes the file, a megabyte at a time (a million items' trace is some 200 MB of text). Call
+  /// once every recording thread is done (joined).
   void write() {
     std::string out = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
     out += R"({"ph":"M","pid":1,"name":"process_name","args":{"name":"spdl pipeline"}})";
@@ -70,6 +71,10 @@ class tracer {
       out += ",\n{\"ph\":\"M\",\"pid\":1,\"tid\":" + std::to_string(k.tid) +
              ",\"name\":\"thread_name\",\"args\":{\"name\":" + quoted(k.name) + "}}";
       for (const event& e : k.events) {
+        if (out.size() >= write_chunk) {
+          file_ << out;
+          out.clear();
+        }
         const std::string head = ",\n{\"pid\":1,\"tid\":" + std::to_string(k.tid) + ",\"ts\":" + micros(e.t) +
                                  ",\"name\":" + quoted(*e.name);
         switch (e.ph) {
@@ -96,9 +101,13 @@ class tracer {
     out += "\n]}\n";
     file_ << out;
     file_.close();
+    // Too late to throw (this runs in stop() and in the pipeline's destructor): say so.
+    if (!file_) std::fprintf(stderr, "spdl: writing the trace file '%s' failed\n", path_.c_str());
   }
 
  private:
+  static constexpr std::size_t write_chunk = std::size_t{1} << 20;
+
   struct event {
     char ph;
     const std::string* name;
