@@ -11,6 +11,10 @@ if(NOT TARGET spdl_asio)
   set_target_properties(spdl_asio PROPERTIES EXPORT_NAME asio)
   target_include_directories(spdl_asio SYSTEM INTERFACE
     $<BUILD_INTERFACE:${SPDL_ASIO_INCLUDE_DIR}>)
+  # Asio 1.22 does not see clang 14's coroutine support on its own.
+  target_compile_definitions(spdl_asio INTERFACE
+    "$<$<CXX_COMPILER_ID:Clang>:ASIO_HAS_CO_AWAIT=1>"
+    "$<$<CXX_COMPILER_ID:Clang>:ASIO_HAS_STD_COROUTINE=1>")
 endif()
 
 # spdl::io: libjpeg-turbo, stb and FFmpeg through pkg-config (Debian: libturbojpeg0-dev,

@@ -2,7 +2,7 @@
 /// \file
 /// spdl::channel: the bounded queue between two pipeline stages.
 
-#include <spdl/detail/asio.hpp>
+#include <spdl/detail/scheduler.hpp>
 #include <spdl/detail/clock.hpp>
 #include <spdl/detail/queue_counters.hpp>
 #include <spdl/detail/waiter_list.hpp>

@@ -15,7 +15,7 @@
 
 #include <spdl/detail/asio.hpp>
 #include <spdl/detail/clock.hpp>
-#include <spdl/detail/inbox.hpp>
+#include <spdl/detail/scheduler.hpp>
 #include <spdl/detail/nodes.hpp>
 #include <spdl/detail/runtime.hpp>
 #include <spdl/detail/sink_queue.hpp>

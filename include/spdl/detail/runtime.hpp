@@ -8,7 +8,7 @@
 
 #include <spdl/detail/asio.hpp>
 #include <spdl/detail/clock.hpp>
-#include <spdl/detail/inbox.hpp>
+#include <spdl/detail/scheduler.hpp>
 #include <spdl/detail/worker_pool.hpp>
 #include <spdl/detail/stage_counters.hpp>
 #include <spdl/detail/trace.hpp>
@@ -52,11 +52,6 @@ class node {
   virtual void cancel_output() = 0;
   /// The stage failed: wake whatever of it waits for anything but its queues.
   virtual void on_failed() {}
-  /// The sink writer only: end the stream for the consumer (keeping what it holds), with the
-  /// failures that ended it.
-  virtual void close_sink(std::vector<stage_failure>) {}
-  /// The sink writer only: the loop is going idle; hand the consumer what is there now.
-  virtual void flush_sink() {}
   virtual queue_stats output_stats(std::chrono::nanoseconds elapsed, clock::time_point now) const = 0;
   /// Items in the output queue now (on the loop thread).
   [[nodiscard]] virtual std::size_t queued() const noexcept = 0;
@@ -68,10 +63,21 @@ class node {
   bool failed = false;
 };
 
+/// What the runtime asks of the sink writer (the last node) besides what every node does.
+class sink_control {
+ public:
+  virtual ~sink_control() = default;
+  /// End the stream for the consumer (keeping what it holds), with the failures that ended it.
+  virtual void close_sink(std::vector<stage_failure> failures) = 0;
+  /// The loop is going idle: hand the consumer what is there now.
+  virtual void flush_sink() = 0;
+};
+
 class runtime {
  public:
-  runtime(std::vector<std::unique_ptr<node>> nodes, build_options options)
-      : options_(std::move(options)), nodes_(std::move(nodes)) {
+  /// `sink`: the last of `nodes`.
+  runtime(std::vector<std::unique_ptr<node>> nodes, sink_control& sink, build_options options)
+      : options_(std::move(options)), nodes_(std::move(nodes)), sink_(sink) {
     shared_budget_.budget = options_.max_failures;
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       node& n = *nodes_[i];
@@ -130,7 +136,7 @@ class runtime {
     loop_thread_ = std::thread([this] {
       if (trace_) trace_->name_thread("loop");
       ready_queue::scope local(ready_);
-      run_loop(loop_, inbox_, [this] { nodes_.back()->flush_sink(); });
+      run_loop(loop_, inbox_, [this] { sink_.flush_sink(); });
     });
   }
 
@@ -156,7 +162,7 @@ class runtime {
     if (!started_) {
       stop_requested_ = true;
       lock.unlock();
-      nodes_.back()->close_sink({});
+      sink_.close_sink({});
       return false;
     }
     if (!stop_requested_) {
@@ -279,7 +285,7 @@ class runtime {
     stopping_ = true;
     for (auto& s : stop_signals_) s.emit(asio::cancellation_type::terminal);
     for (auto& n : nodes_) n->cancel_output();
-    nodes_.back()->close_sink(failures_);
+    sink_.close_sink(failures_);
     if (stats_timer_) stats_timer_->cancel();
     if (trace_timer_) trace_timer_->cancel();
   }
@@ -385,6 +391,7 @@ class runtime {
   // Declared before the loop and pool, so destroyed after them: abandoned handlers and
   // coroutine frames may still refer to nodes while the loop is torn down.
   std::vector<std::unique_ptr<node>> nodes_;
+  sink_control& sink_;  // the last node
   std::vector<std::unique_ptr<failure_counter>> own_budgets_;
   failure_counter shared_budget_;
   std::unique_ptr<tracer> trace_;          // (its events name the nodes' stages)

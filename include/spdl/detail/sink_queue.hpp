@@ -6,7 +6,7 @@
 // side actually waits: the consumer on a condition variable (after a brief spin), the writer by
 // parking its coroutine, which the consumer resumes with a post.
 
-#include <spdl/detail/asio.hpp>
+#include <spdl/detail/scheduler.hpp>
 #include <spdl/detail/clock.hpp>
 #include <spdl/detail/queue_counters.hpp>
 #include <spdl/detail/spin.hpp>

@@ -33,6 +33,7 @@ namespace detail {
 // The nodes made so far, and where the next one reads from.
 struct pipeline_spec {
   std::vector<std::unique_ptr<node>> nodes;
+  sink_control* sink = nullptr;  // the last node, once added
   std::size_t pipes = 0;
 };
 
@@ -168,6 +169,7 @@ class stage_builder {
     if (buffer_size == 0) throw std::invalid_argument("spdl::add_sink: buffer_size must be >= 1");
     auto node = std::make_unique<detail::sink_node<T>>(buffer_size, *in_);
     auto& queue = node->queue();
+    spec_->sink = node.get();
     spec_->nodes.push_back(std::move(node));
     return sink_builder<T>(std::move(spec_), queue);
   }
@@ -205,7 +207,7 @@ class sink_builder {
   pipeline<T> build(build_options options = {}) && {
     if (options.num_threads == 0)
       throw std::invalid_argument("spdl::build: num_threads must be >= 1");
-    auto rt = std::make_unique<detail::runtime>(std::move(spec_->nodes), std::move(options));
+    auto rt = std::make_unique<detail::runtime>(std::move(spec_->nodes), *spec_->sink, std::move(options));
     return pipeline<T>(std::move(rt), *sink_);
   }
 

@@ -1,0 +1,287 @@
+#pragma once
+// A pipe stage: `concurrency` long-lived coroutines on the loop thread, each looping receive ->
+// call -> send. A function returning asio::awaitable runs on the loop; a plain one is handed to
+// the worker pool (or the stage's executor) without allocation, and its worker resumes through
+// the loop's inbox. Input or completion order, epoch boundaries, failure budgets.
+
+#include <spdl/async/channel.hpp>
+#include <spdl/detail/asio.hpp>
+#include <spdl/detail/clock.hpp>
+#include <spdl/detail/runtime.hpp>
+#include <spdl/detail/scheduler.hpp>
+#include <spdl/detail/stage_io.hpp>
+#include <spdl/detail/traits.hpp>
+#include <spdl/detail/worker_pool.hpp>
+#include <spdl/pipeline/options.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace spdl::detail {
+
+template <class In, class F>
+class pipe_node final : public producer_node<typename stage_result<F, In>::type> {
+  using traits = stage_result<F, In>;
+  using Out = typename traits::type;
+
+ public:
+  pipe_node(F f, pipe_options options, channel<In>& in)
+      : f_(std::move(f)), options_(std::move(options)), in_(in) {
+    this->counters.name = options_.name;
+    this->counters.concurrency = options_.concurrency;
+    this->own_budget = options_.max_failures;
+    if (ordered()) turn_waiters_.resize(options_.concurrency);
+  }
+
+  void spawn(runtime& rt) override {
+    pool_ = &rt.pool();
+    inbox_ = &rt.inbox();
+    trace_ = rt.trace();
+    active_ = options_.concurrency;
+    epoch_waiters_.resize(options_.concurrency);
+    for (std::size_t i = 0; i < options_.concurrency; ++i) rt.spawn(work(rt, i));
+  }
+
+  void on_failed() override { release_turns(); }
+
+  void cancel_output() override {
+    this->out_.cancel();
+    release_turns();
+  }
+
+ private:
+  struct call_result {
+    std::optional<Out> value;
+    std::exception_ptr error;
+    std::chrono::nanoseconds elapsed{0};
+  };
+
+  // Runs on the worker pool: the call itself, timed, its exception kept.
+  struct pool_call {
+    pipe_node* self;
+    In* item;
+    call_result* result;
+    std::uint64_t seq;
+
+    void operator()() const {
+      const auto t0 = clock::now();
+      try {
+        if constexpr (traits::may_drop)
+          result->value = std::invoke(self->f_, std::move(*item));
+        else
+          result->value.emplace(std::invoke(self->f_, std::move(*item)));
+      } catch (...) {
+        result->error = std::current_exception();
+      }
+      const auto t1 = clock::now();
+      result->elapsed = t1 - t0;
+      if (self->trace_) self->trace_->slice(self->counters.name, seq, t0, t1);
+    }
+  };
+
+  // A call on its way to a pool thread and back; lives in the waiting worker's frame.
+  struct pool_task {
+    pool_call call;
+    loop_inbox* inbox;
+    std::optional<resume_handler> handler;
+
+    static void run(void* self) {
+      auto* t = static_cast<pool_task*>(self);
+      t->call();
+      t->inbox->push(std::move(*t->handler));  // t may be gone once the worker resumes
+    }
+  };
+
+  // Runs the call on the pipeline's pool (a job without allocation), or posted to the stage's
+  // own executor; the worker resumes on the loop through the inbox.
+  struct offload {
+    worker_pool* pool;
+    const std::optional<asio::any_io_executor>* executor;
+    pool_task* task;
+
+    void operator()(resume_handler h) const {
+      task->handler.emplace(std::move(h));
+      if (*executor)
+        asio::post(**executor, [t = task] { pool_task::run(t); });
+      else
+        pool->post({&pool_task::run, task});
+    }
+  };
+
+  [[nodiscard]] bool ordered() const noexcept { return options_.order == output_order::input; }
+
+  asio::awaitable<void> work(runtime& rt, std::size_t worker) {
+    // Loop stages read the clock once per call where they can: a call's end is the next call's
+    // start when the worker did not wait in between (its own hand-off, tens of ns, then counts
+    // as call time).
+    std::optional<clock::time_point> last_end;
+    for (;;) {
+      // seq: the item's place in the input order, fixed when it left the channel (not when this
+      // coroutine resumes: a receiver handed an item may run after one that took a later one);
+      // epoch: the epoch boundaries that left before it, fixed the same way.
+      std::uint64_t seq = 0;
+      std::uint64_t epoch = 0;
+      std::optional<In> item;
+      taken got = take_next(in_, item, &seq, &epoch);
+      if (got == taken::nothing_yet) {
+        got = co_await receive_next(in_, item, &seq, &epoch);
+        last_end.reset();
+      }
+      if (got == taken::end) break;
+      if (this->failed || rt.stopping()) {
+        finish_turn(seq);
+        break;
+      }
+      if (got == taken::boundary) {
+        const bool open = co_await pass_boundary(seq, epoch, worker);
+        last_end.reset();
+        if (!open) break;
+        continue;
+      }
+
+      call_result r;
+      rt.count_call(*this);
+      if constexpr (traits::on_loop) {
+        const auto t0 = last_end ? *last_end : clock::now();
+        try {
+          auto pending = std::invoke(f_, std::move(*item));
+          typename traits::produced v = co_await std::move(pending);
+          if constexpr (traits::may_drop)
+            r.value = std::move(v);
+          else
+            r.value.emplace(std::move(v));
+        } catch (...) {
+          r.error = std::current_exception();
+        }
+        last_end = clock::now();
+        r.elapsed = *last_end - t0;
+        if (trace_) trace_->async_slice(this->counters.name, seq, t0, *last_end);
+      } else {
+        pool_task task{pool_call{this, &*item, &r, seq}, inbox_, std::nullopt};
+        co_await suspend_with(offload{pool_, &options_.executor, &task});
+      }
+      item.reset();
+      this->counters.record(r.elapsed);
+
+      bool deliver = !this->failed && !rt.stopping();
+      // A call that ends in an error once stop() has begun is dropped with the rest, not counted:
+      // stop cancels what awaitable calls wait on, and they end with operation_aborted.
+      if (r.error && !rt.stopping()) {
+        deliver = false;
+        if (rt.count_failure(*this, r.error)) {
+          finish_turn(seq);
+          release_item(epoch);
+          break;
+        }
+      }
+      if (ordered()) {
+        while (turn_ != seq && !released_) {
+          co_await suspend(turn_waiters_[seq % turn_waiters_.size()]);
+          last_end.reset();
+        }
+      } else {
+        // Completion order within an epoch, never across: an item of the next epoch waits
+        // until this stage has passed the boundary on.
+        while (epoch_out_ != epoch && !released_) {
+          co_await suspend(epoch_waiters_[worker]);
+          last_end.reset();
+        }
+      }
+      bool open = true;
+      if (deliver && r.value) {
+        bool must_wait;
+        if (!this->fast_send(this->out_, *r.value, must_wait)) {
+          open = must_wait;
+          if (open) {
+            open = co_await this->out_.async_send(std::move(*r.value));
+            last_end.reset();
+          }
+        }
+      }
+      finish_turn(seq);
+      release_item(epoch);
+      if (!open || this->failed) break;
+    }
+    if (--active_ == 0) this->out_.close();
+  }
+
+  // An epoch boundary, taken by this worker: it passes on once every item before it is done —
+  // in input order, when its turn comes; in completion order, once the previous boundary has
+  // passed and every item of the epoch it ends is done. Those items are counted from the
+  // boundary's place in the input (`seq` counts items and boundaries alike), never from the
+  // workers holding them: a worker handed an item before the boundary left the channel may not
+  // have resumed yet, and the boundary must not overtake it. False: the output is closed.
+  asio::awaitable<bool> pass_boundary(std::uint64_t seq, std::uint64_t epoch, std::size_t worker) {
+    if (ordered()) {
+      while (turn_ != seq && !released_) co_await suspend(turn_waiters_[seq % turn_waiters_.size()]);
+    } else {
+      while (epoch_out_ != epoch && !released_) co_await suspend(epoch_waiters_[worker]);
+      // Every earlier epoch has passed: the items before this boundary, less the boundaries and
+      // the earlier epochs' items, are this epoch's.
+      if (!released_) epoch_items_ = seq - epoch - items_before_;
+      while (done_in_epoch_ < epoch_items_ && !released_) co_await suspend(epoch_waiters_[worker]);
+      items_before_ += done_in_epoch_;
+      done_in_epoch_ = 0;
+      epoch_items_ = no_boundary;
+    }
+    bool open = false;
+    if (!released_) open = co_await this->send_boundary();
+    ++epoch_out_;
+    finish_turn(seq);
+    wake_epoch_waiters();
+    co_return open;
+  }
+
+  // An item is done. In completion order only items of the epoch being passed on get here
+  // (the others wait for their epoch first), unless the stage is released, when nothing waits.
+  void release_item(std::uint64_t) {
+    if (ordered()) return;
+    if (++done_in_epoch_ == epoch_items_) wake_epoch_waiters();
+  }
+
+  void wake_epoch_waiters() {
+    for (auto& p : epoch_waiters_)
+      if (p.waiting()) p.resume();
+  }
+
+  // Failure or shutdown: nobody waits for a turn or an epoch any more (the order no longer
+  // matters).
+  void release_turns() {
+    released_ = true;
+    for (auto& p : turn_waiters_)
+      if (p.waiting()) p.resume();
+    wake_epoch_waiters();
+  }
+
+  void finish_turn(std::uint64_t seq) {
+    if (!ordered() || seq != turn_) return;
+    ++turn_;
+    auto& next = turn_waiters_[turn_ % turn_waiters_.size()];
+    if (next.waiting()) next.resume();
+  }
+
+  F f_;
+  pipe_options options_;
+  channel<In>& in_;
+  worker_pool* pool_ = nullptr;
+  loop_inbox* inbox_ = nullptr;
+  tracer* trace_ = nullptr;  // build_options::trace, or none
+  std::size_t active_ = 0;
+  std::uint64_t turn_ = 0;
+  bool released_ = false;
+  std::vector<parked> turn_waiters_;
+  static constexpr std::uint64_t no_boundary = ~std::uint64_t{0};
+  std::uint64_t epoch_out_ = 0;        // boundaries passed on
+  std::uint64_t items_before_ = 0;     // items of the epochs passed on
+  std::uint64_t done_in_epoch_ = 0;    // items of epoch epoch_out_ done (completion order)
+  std::uint64_t epoch_items_ = no_boundary;  // its item count, once its boundary waits for them
+  std::vector<parked> epoch_waiters_;  // one per worker
+};
+
+}  // namespace spdl::detail

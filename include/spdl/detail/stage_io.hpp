@@ -1,0 +1,94 @@
+#pragma once
+// What every stage node shares: taking the next item (or epoch boundary) from its input without
+// a coroutine frame when one is there, waiting for one when not; and its output queue, with the
+// sends that take the same fast path.
+
+#include <spdl/async/channel.hpp>
+#include <spdl/detail/asio.hpp>
+#include <spdl/detail/clock.hpp>
+#include <spdl/detail/runtime.hpp>
+#include <spdl/pipeline/stats.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+namespace spdl::detail {
+
+/// Each node's output: the queue the next node reads.
+inline constexpr std::size_t channel_capacity = 2;
+
+/// What a node took from its input.
+enum class taken { item, boundary, end, nothing_yet };
+
+/// Takes the next item or epoch boundary without waiting. `index` / `epoch` as for
+/// channel::try_receive.
+template <class T>
+taken take_next(channel<T>& in, std::optional<T>& item, std::uint64_t* index = nullptr,
+                std::uint64_t* epoch = nullptr) {
+  item = in.try_receive(index, epoch);
+  if (item) return taken::item;
+  if (in.try_take_boundary(index, epoch)) return taken::boundary;
+  if (in.finished()) return taken::end;
+  return taken::nothing_yet;
+}
+
+// A class template's member rather than a function template: a coroutine frame typed by a
+// user's local types must not get external linkage (GCC's -Wsubobject-linkage).
+template <class T>
+struct receiver {
+  static asio::awaitable<taken> wait(channel<T>& in, std::optional<T>& item, std::uint64_t* index,
+                                     std::uint64_t* epoch) {
+    for (;;) {
+      item = co_await in.async_receive(index, epoch);
+      if (item) co_return taken::item;
+      // Woken without an item: the end, a boundary, or a boundary another receiver took first.
+      const taken t = take_next(in, item, index, epoch);
+      if (t != taken::nothing_yet) co_return t;
+    }
+  }
+};
+
+/// As take_next, waiting until there is something (the slow path: a coroutine frame).
+template <class T>
+asio::awaitable<taken> receive_next(channel<T>& in, std::optional<T>& item,
+                                    std::uint64_t* index = nullptr,
+                                    std::uint64_t* epoch = nullptr) {
+  return receiver<T>::wait(in, item, index, epoch);
+}
+
+/// Whether a source or stage object takes part in epochs (`x.set_epoch(n)`).
+template <class X>
+concept has_set_epoch = requires(X& x, std::size_t e) { x.set_epoch(e); };
+
+template <class Out>
+class producer_node : public node {
+ public:
+  channel<Out>& output() noexcept { return out_; }
+  void cancel_output() override { out_.cancel(); }
+  queue_stats output_stats(std::chrono::nanoseconds elapsed, clock::time_point now) const override {
+    return out_.counters().snapshot(counters.name, elapsed, now);
+  }
+  [[nodiscard]] std::size_t queued() const noexcept override { return out_.size(); }
+
+ protected:
+  // Sends one value; false when the output is closed (shutdown, or downstream gone).
+  static bool fast_send(channel<Out>& ch, Out& value, bool& must_wait) {
+    must_wait = false;
+    if (ch.try_send(value)) return true;
+    must_wait = !ch.closed();
+    return false;
+  }
+
+  // Passes an epoch boundary on; false when the output is closed.
+  asio::awaitable<bool> send_boundary() {
+    if (out_.try_send_boundary()) co_return true;
+    if (out_.closed()) co_return false;
+    co_return co_await out_.async_send_boundary();
+  }
+
+  channel<Out> out_{channel_capacity};
+};
+
+}  // namespace spdl::detail
