@@ -256,6 +256,36 @@ TEST_CASE("buffer::first shares the storage; large storage is huge-page aligned"
   big.data()[big.size_bytes() - 1] = std::byte{1};
 }
 
+TEST_CASE("storage of a freed large buffer serves the next one of its size", "[io][buffer]") {
+  io::release_cached_storage();
+  const void* first = nullptr;
+  {
+    io::buffer batch({32, 224, 224, 3}, io::dtype::uint8);  // 4.8 MB: a batch
+    first = batch.data();
+    batch.data()[batch.size_bytes() - 1] = std::byte{1};
+  }
+  {
+    io::buffer next({32, 224, 224, 3}, io::dtype::uint8);  // the same size: the kept block
+    CHECK(static_cast<const void*>(next.data()) == first);
+    io::buffer other({33, 224, 224, 3}, io::dtype::uint8);  // another size: a block of its own
+    CHECK(static_cast<const void*>(other.data()) != first);
+    CHECK(reinterpret_cast<std::uintptr_t>(other.data()) % (std::size_t{2} << 20) == 0);
+  }
+  // Blocks over 64 MiB go straight back; so does everything after release_cached_storage().
+  io::release_cached_storage();
+  {
+    io::buffer huge({65, 1024, 1024}, io::dtype::uint8);
+    huge.data()[0] = std::byte{1};
+  }
+  // Many sizes: the oldest go back first; every block is still usable when taken again.
+  for (int round = 0; round < 3; ++round)
+    for (std::int64_t n = 5; n < 20; ++n) {
+      io::buffer b({n, 1024, 1024}, io::dtype::uint8);
+      std::fill(b.data(), b.data() + b.size_bytes(), std::byte{9});
+    }
+  io::release_cached_storage();
+}
+
 namespace {
 std::vector<unsigned char> solid(int w, int h, std::array<unsigned char, 3> rgb) {
   std::vector<unsigned char> px(std::size_t(w) * h * 3);

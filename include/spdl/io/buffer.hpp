@@ -63,8 +63,88 @@ inline constexpr std::size_t huge_storage = std::size_t{4} << 20, huge_page = st
 inline std::size_t storage_alignment(std::size_t bytes, std::size_t alignment) noexcept {
   return bytes >= huge_storage ? std::max(alignment, huge_page) : alignment;
 }
+
+// Large blocks lately freed, kept for the next allocation of the same size. A loader makes batch
+// after batch of one size, and a fresh block of 4 MiB or more comes from the kernel: its page
+// faults and the kernel's zeroing cost again every time (the demo spent 5% of its CPU time in
+// clear_page), where a kept block is still mapped. At most 8 blocks of up to 64 MiB and 128 MiB
+// in all are kept, the oldest given back first; `release_cached_storage()` gives them all back.
+class block_cache {
+ public:
+  static constexpr std::size_t max_blocks = 8;
+  static constexpr std::size_t max_block = std::size_t{64} << 20;
+  static constexpr std::size_t max_total = std::size_t{128} << 20;
+
+  // Never destroyed: buffers may be freed during static destruction.
+  static block_cache& instance() {
+    static block_cache* cache = new block_cache;
+    return *cache;
+  }
+
+  [[nodiscard]] static bool cacheable(std::size_t bytes) noexcept {
+    return bytes >= huge_storage && bytes <= max_block;
+  }
+
+  void* take(std::size_t bytes) noexcept {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < count_; ++i)
+      if (blocks_[i].bytes == bytes) {
+        void* p = blocks_[i].p;
+        total_ -= bytes;
+        for (std::size_t j = i + 1; j < count_; ++j) blocks_[j - 1] = blocks_[j];
+        --count_;
+        return p;
+      }
+    return nullptr;
+  }
+
+  // Keeps `p`; returns what must be given back to the system now (the oldest, if over a limit).
+  void keep(void* p, std::size_t bytes) noexcept {
+    block evicted[max_blocks + 1];
+    std::size_t n = 0;
+    {
+      std::lock_guard lock(mutex_);
+      blocks_[count_++] = {p, bytes};
+      total_ += bytes;
+      while (count_ > max_blocks || total_ > max_total) {
+        evicted[n++] = blocks_[0];
+        total_ -= blocks_[0].bytes;
+        for (std::size_t j = 1; j < count_; ++j) blocks_[j - 1] = blocks_[j];
+        --count_;
+      }
+    }
+    for (std::size_t i = 0; i < n; ++i) free(evicted[i].p, evicted[i].bytes);
+  }
+
+  void release() noexcept {
+    block all[max_blocks + 1];
+    std::size_t n = 0;
+    {
+      std::lock_guard lock(mutex_);
+      for (std::size_t i = 0; i < count_; ++i) all[n++] = blocks_[i];
+      count_ = 0;
+      total_ = 0;
+    }
+    for (std::size_t i = 0; i < n; ++i) free(all[i].p, all[i].bytes);
+  }
+
+  static void free(void* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t(huge_page)); }
+
+ private:
+  struct block {
+    void* p = nullptr;
+    std::size_t bytes = 0;
+  };
+  std::mutex mutex_;
+  block blocks_[max_blocks + 1];
+  std::size_t count_ = 0;
+  std::size_t total_ = 0;
+};
+
 inline void* default_allocate(std::size_t bytes, std::size_t alignment) {
   const std::size_t align = storage_alignment(bytes, alignment);
+  if (align == huge_page && block_cache::cacheable(bytes))
+    if (void* p = block_cache::instance().take(bytes)) return p;
   void* p = ::operator new(bytes == 0 ? 1 : bytes, std::align_val_t(align));
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (align == huge_page) ::madvise(p, bytes, MADV_HUGEPAGE);  // advice only: failure is harmless
@@ -72,7 +152,12 @@ inline void* default_allocate(std::size_t bytes, std::size_t alignment) {
   return p;
 }
 inline void default_deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept {
-  ::operator delete(p, std::align_val_t(storage_alignment(bytes, alignment)));
+  const std::size_t align = storage_alignment(bytes, alignment);
+  if (align == huge_page && block_cache::cacheable(bytes)) {
+    block_cache::instance().keep(p, bytes);
+    return;
+  }
+  ::operator delete(p, std::align_val_t(align));
 }
 struct allocator_slot {
   std::mutex mutex;
@@ -101,6 +186,10 @@ struct storage {
   storage& operator=(const storage&) = delete;
 };
 }  // namespace detail
+
+/// Gives the large blocks the default allocator keeps for reuse (up to 128 MiB of storage of
+/// freed buffers of 4 to 64 MiB) back to the system.
+inline void release_cached_storage() noexcept { detail::block_cache::instance().release(); }
 
 /// Installs the allocator for buffers made from now on; returns the previous one.
 inline storage_allocator set_storage_allocator(storage_allocator a) {
