@@ -5,6 +5,19 @@
 
 #include <dlpack/dlpack.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SPDL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPDL_ASAN 1
+#endif
+#endif
+#if defined(SPDL_ASAN)
+#include <sanitizer/asan_interface.h>
+#else
+#define SPDL_ASAN 0
+#endif
+
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
@@ -69,6 +82,8 @@ inline std::size_t storage_alignment(std::size_t bytes, std::size_t alignment) n
 // faults and the kernel's zeroing cost again every time (the demo spent 5% of its CPU time in
 // clear_page), where a kept block is still mapped. At most 8 blocks of up to 64 MiB and 128 MiB
 // in all are kept, the oldest given back first; `release_cached_storage()` gives them all back.
+// Under AddressSanitizer a kept block is poisoned, so a buffer used after it is freed is still
+// reported.
 class block_cache {
  public:
   static constexpr std::size_t max_blocks = 8;
@@ -85,56 +100,74 @@ class block_cache {
     return bytes >= huge_storage && bytes <= max_block;
   }
 
+  /// A kept block of exactly `bytes`, or null.
   void* take(std::size_t bytes) noexcept {
-    std::lock_guard lock(mutex_);
-    for (std::size_t i = 0; i < count_; ++i)
-      if (blocks_[i].bytes == bytes) {
-        void* p = blocks_[i].p;
-        total_ -= bytes;
-        for (std::size_t j = i + 1; j < count_; ++j) blocks_[j - 1] = blocks_[j];
-        --count_;
-        return p;
-      }
-    return nullptr;
+    void* p = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      for (std::size_t i = 0; i < count_ && !p; ++i)
+        if (blocks_[i].bytes == bytes) p = erase(i).p;
+    }
+    if (p) unpoison(p, bytes);
+    return p;
   }
 
-  // Keeps `p`; returns what must be given back to the system now (the oldest, if over a limit).
+  /// Keeps `p`, giving back the oldest blocks while over a limit.
   void keep(void* p, std::size_t bytes) noexcept {
+    poison(p, bytes);
     block evicted[max_blocks + 1];
     std::size_t n = 0;
     {
       std::lock_guard lock(mutex_);
       blocks_[count_++] = {p, bytes};
       total_ += bytes;
-      while (count_ > max_blocks || total_ > max_total) {
-        evicted[n++] = blocks_[0];
-        total_ -= blocks_[0].bytes;
-        for (std::size_t j = 1; j < count_; ++j) blocks_[j - 1] = blocks_[j];
-        --count_;
-      }
+      while (count_ > max_blocks || total_ > max_total) evicted[n++] = erase(0);
     }
-    for (std::size_t i = 0; i < n; ++i) free(evicted[i].p, evicted[i].bytes);
+    for (std::size_t i = 0; i < n; ++i) give_back(evicted[i]);
   }
 
+  /// Gives every kept block back.
   void release() noexcept {
     block all[max_blocks + 1];
     std::size_t n = 0;
     {
       std::lock_guard lock(mutex_);
-      for (std::size_t i = 0; i < count_; ++i) all[n++] = blocks_[i];
-      count_ = 0;
-      total_ = 0;
+      while (count_ > 0) all[n++] = erase(0);
     }
-    for (std::size_t i = 0; i < n; ++i) free(all[i].p, all[i].bytes);
+    for (std::size_t i = 0; i < n; ++i) give_back(all[i]);
   }
-
-  static void free(void* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t(huge_page)); }
 
  private:
   struct block {
     void* p = nullptr;
     std::size_t bytes = 0;
   };
+
+  // Under mutex_: removes block i, keeping the others in age order.
+  block erase(std::size_t i) noexcept {
+    const block b = blocks_[i];
+    total_ -= b.bytes;
+    for (std::size_t j = i + 1; j < count_; ++j) blocks_[j - 1] = blocks_[j];
+    --count_;
+    return b;
+  }
+
+  static void give_back(const block& b) noexcept {
+    unpoison(b.p, b.bytes);
+    ::operator delete(b.p, std::align_val_t(huge_page));
+  }
+
+  static void poison([[maybe_unused]] void* p, [[maybe_unused]] std::size_t bytes) noexcept {
+#if SPDL_ASAN
+    __asan_poison_memory_region(p, bytes);
+#endif
+  }
+  static void unpoison([[maybe_unused]] void* p, [[maybe_unused]] std::size_t bytes) noexcept {
+#if SPDL_ASAN
+    __asan_unpoison_memory_region(p, bytes);
+#endif
+  }
+
   std::mutex mutex_;
   block blocks_[max_blocks + 1];
   std::size_t count_ = 0;
