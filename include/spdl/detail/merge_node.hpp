@@ -20,7 +20,6 @@
 #include <spdl/detail/runtime.hpp>
 #include <spdl/detail/sink_queue.hpp>
 #include <spdl/error.hpp>
-#include <spdl/pipeline/pipeline.hpp>
 
 #include <condition_variable>
 #include <cstddef>
@@ -36,10 +35,18 @@
 
 namespace spdl::detail {
 
+/// What the merge takes of each input pipeline<T>: its running part (which stops and joins it
+/// when destroyed) and its sink.
+template <class T>
+struct merge_input {
+  std::unique_ptr<runtime> rt;
+  sink_queue<T>* sink = nullptr;
+};
+
 template <class T>
 class merge_node final : public producer_node<T> {
  public:
-  explicit merge_node(std::vector<pipeline<T>> inputs) {
+  explicit merge_node(std::vector<merge_input<T>> inputs) {
     this->counters.name = "merge";
     this->counters.concurrency = inputs.size();
     inputs_.reserve(inputs.size());
@@ -59,7 +66,7 @@ class merge_node final : public producer_node<T> {
       }
       in->room.notify_one();
       if (!in->reader.joinable()) continue;
-      pipeline_access::runtime_of(in->pipe).request_stop();  // done already, normally
+      in->rt->request_stop();  // done already, normally
       in->reader.join();
     }
   }
@@ -93,10 +100,11 @@ class merge_node final : public producer_node<T> {
   using entry = std::optional<T>;
 
   struct input {
-    explicit input(pipeline<T> p)
-        : pipe(std::move(p)), batch_size(pipeline_access::sink_of(pipe).capacity()) {}
+    explicit input(merge_input<T> p)
+        : rt(std::move(p.rt)), sink(*p.sink), batch_size(sink.capacity()) {}
 
-    pipeline<T> pipe;
+    std::unique_ptr<runtime> rt;  // the input pipeline: stops and joins when destroyed
+    sink_queue<T>& sink;
     const std::size_t batch_size;
     std::thread reader;
 
@@ -127,8 +135,8 @@ class merge_node final : public producer_node<T> {
   // ---- the reader thread ---------------------------------------------------------------------
 
   static void read(input& in, loop_inbox& inbox) {
-    runtime& rt = pipeline_access::runtime_of(in.pipe);
-    sink_queue<T>& sink = pipeline_access::sink_of(in.pipe);
+    runtime& rt = *in.rt;
+    sink_queue<T>& sink = in.sink;
     ending last = ending::none;
     std::vector<stage_failure> failures;
     try {
@@ -332,7 +340,7 @@ class merge_node final : public producer_node<T> {
       lock.unlock();
       in->room.notify_one();
       // Wakes a reader blocked on the input's sink: stopping closes it.
-      pipeline_access::runtime_of(in->pipe).request_stop();
+      in->rt->request_stop();
       if (waiter) resume_later(std::move(*waiter));
     }
     wake_epoch_waiters();

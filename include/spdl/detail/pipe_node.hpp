@@ -4,7 +4,7 @@
 // the worker pool (or the stage's executor) without allocation, and its worker resumes through
 // the loop's inbox. Input or completion order, epoch boundaries, failure budgets.
 
-#include <spdl/async/channel.hpp>
+#include <spdl/detail/channel.hpp>
 #include <spdl/detail/asio.hpp>
 #include <spdl/detail/clock.hpp>
 #include <spdl/detail/runtime.hpp>

@@ -3,7 +3,7 @@
 // a coroutine frame when one is there, waiting for one when not; and its output queue, with the
 // sends that take the same fast path.
 
-#include <spdl/async/channel.hpp>
+#include <spdl/detail/channel.hpp>
 #include <spdl/detail/asio.hpp>
 #include <spdl/detail/clock.hpp>
 #include <spdl/detail/runtime.hpp>

@@ -89,7 +89,10 @@ class pipeline_builder {
       throw std::invalid_argument(
           "spdl::add_source: a merge cannot be continuous; make its input pipelines continuous "
           "instead (the merge passes their epochs on)");
-    return first<T>(std::make_unique<detail::merge_node<T>>(std::move(source).take()));
+    std::vector<detail::merge_input<T>> inputs;
+    for (auto& p : std::move(source).take())
+      inputs.push_back({detail::pipeline_access::release(p), &detail::pipeline_access::sink_of(p)});
+    return first<T>(std::make_unique<detail::merge_node<T>>(std::move(inputs)));
   }
 
   template <class X, class... O>

@@ -3,10 +3,11 @@
 /// The option structs of the pipeline builder. Aggregates with defaults, meant for designated
 /// initialisers: `.pipe(f, {.concurrency = 8, .order = spdl::output_order::input})`.
 
-#include <spdl/detail/asio.hpp>
 #include <spdl/error.hpp>
 #include <spdl/pipeline/failure_budget.hpp>
 #include <spdl/pipeline/stats.hpp>
+
+#include <asio/any_io_executor.hpp>
 
 #include <chrono>
 #include <cstddef>

@@ -149,9 +149,10 @@ struct pipeline_access {
   static bool valid(const pipeline<T>& p) noexcept {
     return p.runtime_ != nullptr;
   }
+  /// Takes the running part out of `p` (which is then moved-from).
   template <class T>
-  static runtime& runtime_of(pipeline<T>& p) noexcept {
-    return *p.runtime_;
+  static std::unique_ptr<runtime> release(pipeline<T>& p) noexcept {
+    return std::move(p.runtime_);
   }
   template <class T>
   static sink_queue<T>& sink_of(pipeline<T>& p) noexcept {

@@ -1,0 +1,139 @@
+#pragma once
+// A pipeline's statistics over time: snapshots of every stage and queue, the periodic report
+// (build_options::report_stats_interval, to on_stats or stderr) and the last one at the end, and
+// the queues' occupancy sampled into the trace every millisecond.
+//
+// Threads: launch(), stop() and finish() run on the loop thread, which owns the timers and
+// `finished_at_`; snapshot() runs there too, or on any thread once the loop has joined.
+
+#include <spdl/detail/asio.hpp>
+#include <spdl/detail/clock.hpp>
+#include <spdl/detail/node.hpp>
+#include <spdl/detail/trace.hpp>
+#include <spdl/pipeline/options.hpp>
+#include <spdl/pipeline/stats.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace spdl::detail {
+
+class stats_reporter {
+ public:
+  /// `nodes` (the last is the sink writer), `options` and `trace` (null: none) outlive it.
+  stats_reporter(const std::vector<std::unique_ptr<node>>& nodes, const build_options& options,
+                 tracer* trace)
+      : nodes_(nodes), options_(options), trace_(trace) {
+    if (trace_)
+      for (const auto& n : nodes_) queue_names_.push_back("queue " + n->counters.name);
+  }
+
+  /// The pipeline starts now (before its loop thread does).
+  void started() { started_at_ = clock::now(); }
+
+  /// On the loop thread, once the nodes are spawned: the periodic report and the trace's queue
+  /// counters.
+  void launch(asio::io_context& loop) {
+    if (options_.report_stats_interval.count() > 0) {
+      stats_timer_.emplace(loop);
+      asio::co_spawn(loop, report_periodically(), asio::detached);
+    }
+    if (trace_) {
+      trace_timer_.emplace(loop);
+      asio::co_spawn(loop, trace_queues(), asio::detached);
+    }
+  }
+
+  /// stop() began: no more reports (the stages are being cancelled).
+  void stop() {
+    stopping_ = true;
+    if (stats_timer_) stats_timer_->cancel();
+    if (trace_timer_) trace_timer_->cancel();
+  }
+
+  /// Every node has finished: the clock stops, and the periodic report is made one last time.
+  void finish() {
+    finished_at_ = clock::now();
+    if (trace_timer_) trace_timer_->cancel();
+    if (stats_timer_) {
+      stats_timer_->cancel();
+      report();
+    }
+  }
+
+  /// Every stage and queue now (or as they ended).
+  [[nodiscard]] pipeline_stats snapshot() const {
+    const auto now = clock::now();
+    const auto end = finished_at_ ? *finished_at_ : now;
+    const auto elapsed = started_at_ ? std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           end - *started_at_)
+                                     : std::chrono::nanoseconds{0};
+    pipeline_stats s;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      // The last node is the sink writer: a queue, not a stage.
+      if (i + 1 < nodes_.size()) s.stages.push_back(nodes_[i]->counters.snapshot());
+      s.queues.push_back(nodes_[i]->output_stats(elapsed, now));
+    }
+    return s;
+  }
+
+ private:
+  [[nodiscard]] bool running() const noexcept { return !finished_at_ && !stopping_; }
+
+  asio::awaitable<void> report_periodically() {
+    while (running()) {
+      stats_timer_->expires_after(options_.report_stats_interval);
+      try {
+        co_await stats_timer_->async_wait(asio::use_awaitable);
+      } catch (const std::system_error&) {
+        co_return;  // cancelled: finish() reports the last time
+      }
+      if (!running()) co_return;
+      report();
+    }
+  }
+
+  // Every millisecond while the pipeline runs: each queue's occupancy into the trace.
+  asio::awaitable<void> trace_queues() {
+    while (running()) {
+      const auto now = clock::now();
+      for (std::size_t i = 0; i < nodes_.size(); ++i)
+        trace_->counter(queue_names_[i], nodes_[i]->queued(), now);
+      trace_timer_->expires_after(std::chrono::milliseconds(1));
+      try {
+        co_await trace_timer_->async_wait(asio::use_awaitable);
+      } catch (const std::system_error&) {
+        co_return;  // cancelled: the pipeline finished or is stopping
+      }
+    }
+  }
+
+  void report() const {
+    try {
+      auto s = snapshot();
+      if (options_.on_stats)
+        options_.on_stats(s);
+      else
+        print_stats(s);
+    } catch (...) {
+      // A hook that throws must not take the pipeline down.
+    }
+  }
+
+  const std::vector<std::unique_ptr<node>>& nodes_;
+  const build_options& options_;
+  tracer* trace_;
+  std::vector<std::string> queue_names_;  // the trace's counters
+  std::optional<clock::time_point> started_at_;
+  std::optional<clock::time_point> finished_at_;  // loop thread (read after join)
+  bool stopping_ = false;                         // loop thread
+  std::optional<asio::steady_timer> stats_timer_;
+  std::optional<asio::steady_timer> trace_timer_;
+};
+
+}  // namespace spdl::detail
