@@ -2,6 +2,7 @@
 // percentiles, periodic reports, and the failure budget's arithmetic.
 
 #include <spdl/detail/p2_quantile.hpp>
+#include <spdl/detail/stage_counters.hpp>
 #include <spdl/pipeline.hpp>
 
 #include <catch2/catch.hpp>
@@ -130,6 +131,73 @@ TEST_CASE("stage and queue statistics", "[stats]") {
   auto table = spdl::format_stats(s);
   CHECK(table.find("sleepy") != std::string::npos);
   CHECK(table.find("sink") != std::string::npos);
+}
+
+TEST_CASE("a stage times every call until its calls prove cheap, then one in 16", "[stats]") {
+  using counters = spdl::detail::stage_counters;
+  SECTION("cheap calls: every one of the first 1,024, then a sample") {
+    counters c;
+    for (std::size_t i = 0; i < counters::warm_up; ++i) {
+      REQUIRE(c.time_next());
+      c.record(100ns);
+    }
+    std::size_t timed = 0;
+    for (std::size_t i = 0; i < 16 * counters::sample_every; ++i) {
+      if (c.time_next()) {
+        ++timed;
+        c.record(300ns);
+      } else {
+        c.count();
+      }
+    }
+    CHECK(timed == 16);
+    CHECK(c.tasks == counters::warm_up + 16 * counters::sample_every);
+    const auto s = c.snapshot();
+    CHECK(s.num_tasks == c.tasks);
+    // The mean is the timed calls' mean: (1,024 x 100 + 16 x 300) / 1,040 ns.
+    CHECK(s.avg_time == std::chrono::nanoseconds((1024 * 100 + 16 * 300) / 1040));
+  }
+  SECTION("calls that average 5 us or more: every one") {
+    counters c;
+    for (std::size_t i = 0; i < 4 * counters::warm_up; ++i) {
+      REQUIRE(c.time_next());
+      c.record(counters::cheap);
+    }
+    CHECK(c.timed == c.tasks);
+  }
+  SECTION("a batch or a split counts, and is sampled alike") {
+    counters c;
+    for (std::size_t i = 0; i < 2 * counters::warm_up; ++i) c.record_instant();
+    CHECK(c.tasks == 2 * counters::warm_up);
+    CHECK(c.timed == counters::warm_up + counters::warm_up / counters::sample_every);
+    CHECK(c.snapshot().avg_time == 0ns);
+  }
+}
+
+TEST_CASE("a long run of cheap calls counts every call, and still reports its times", "[stats]") {
+  constexpr int n = 50'000;
+  auto p = spdl::pipeline_builder()
+               .add_source(std::views::iota(0, n))
+               .pipe([](int x) -> asio::awaitable<int> { co_return x + 1; }, {.name = "loop"})
+               .pipe([](int x) { return x * 2; }, {.concurrency = 2, .name = "pool"})
+               .aggregate(10)
+               .add_sink(4)
+               .build({.num_threads = 2});
+  std::size_t items = 0;
+  for (auto& b : p) items += b.size();
+  CHECK(items == n);
+  const auto s = p.stats();
+  REQUIRE(s.stages.size() == 4);
+  CHECK(s.stages[0].num_tasks == n);
+  CHECK(s.stages[1].num_tasks == n);
+  CHECK(s.stages[2].num_tasks == n);
+  CHECK(s.stages[3].num_tasks == n / 10);
+  for (const auto& st : s.stages) {
+    CHECK(st.avg_time >= 0ns);
+    CHECK(st.p99_time >= st.p90_time);
+  }
+  // A pool call's time is the call itself, measured on its worker: more than nothing.
+  CHECK(s.stages[2].avg_time > 0ns);
 }
 
 TEST_CASE("periodic reports go to on_stats, and once more at the end", "[stats]") {

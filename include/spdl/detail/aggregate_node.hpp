@@ -57,7 +57,7 @@ class aggregate_node final : public producer_node<std::vector<T>> {
   }
 
   asio::awaitable<bool> emit(std::vector<T>& batch) {
-    this->counters.record(std::chrono::nanoseconds{0});
+    this->counters.record_instant();
     std::vector<T> full = std::move(batch);
     batch = std::vector<T>();
     batch.reserve(size_);

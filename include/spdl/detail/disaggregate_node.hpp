@@ -32,7 +32,7 @@ class disaggregate_node final : public producer_node<std::ranges::range_value_t<
         open = co_await this->send_boundary();
         continue;
       }
-      this->counters.record(std::chrono::nanoseconds{0});
+      this->counters.record_instant();
       for (auto it = std::ranges::begin(*group); it != std::ranges::end(*group); ++it) {
         Out v = std::ranges::iter_move(it);
         bool must_wait;

@@ -60,9 +60,11 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
     std::optional<Out> value;
     std::exception_ptr error;
     std::chrono::nanoseconds elapsed{0};
+    bool timed = false;  // `elapsed` was measured (stage_counters::time_next)
   };
 
-  // Runs on the worker pool: the call itself, timed, its exception kept.
+  // Runs on the worker pool: the call itself, timed when `result->timed` says so, its exception
+  // kept.
   struct pool_call {
     pipe_node* self;
     In* item;
@@ -70,7 +72,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
     std::uint64_t seq;
 
     void operator()() const {
-      const auto t0 = clock::now();
+      const auto t0 = result->timed ? clock::now() : clock::time_point{};
       try {
         if constexpr (traits::may_drop)
           result->value = std::invoke(self->f_, std::move(*item));
@@ -79,6 +81,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
       } catch (...) {
         result->error = std::current_exception();
       }
+      if (!result->timed) return;
       const auto t1 = clock::now();
       result->elapsed = t1 - t0;
       if (self->trace_) self->trace_->slice(self->counters.name, seq, t0, t1);
@@ -117,9 +120,9 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   [[nodiscard]] bool ordered() const noexcept { return options_.order == output_order::input; }
 
   asio::awaitable<void> work(runtime& rt, std::size_t worker) {
-    // Loop stages read the clock once per call where they can: a call's end is the next call's
-    // start when the worker did not wait in between (its own hand-off, tens of ns, then counts
-    // as call time).
+    // Loop stages read the clock once per timed call where they can: a call's end is the next
+    // call's start when the worker did not wait in between and timed the call before (its own
+    // hand-off, tens of ns, then counts as call time).
     std::optional<clock::time_point> last_end;
     for (;;) {
       // seq: the item's place in the input order, fixed when it left the channel (not when this
@@ -146,9 +149,10 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
       }
 
       call_result r;
+      r.timed = trace_ || this->counters.time_next();
       rt.count_call(*this);
       if constexpr (traits::on_loop) {
-        const auto t0 = last_end ? *last_end : clock::now();
+        const auto t0 = !r.timed ? clock::time_point{} : last_end ? *last_end : clock::now();
         try {
           auto pending = std::invoke(f_, std::move(*item));
           typename traits::produced v = co_await std::move(pending);
@@ -159,15 +163,22 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         } catch (...) {
           r.error = std::current_exception();
         }
-        last_end = clock::now();
-        r.elapsed = *last_end - t0;
-        if (trace_) trace_->async_slice(this->counters.name, seq, t0, *last_end);
+        if (r.timed) {
+          last_end = clock::now();
+          r.elapsed = *last_end - t0;
+          if (trace_) trace_->async_slice(this->counters.name, seq, t0, *last_end);
+        } else {
+          last_end.reset();
+        }
       } else {
         pool_task task{pool_call{this, &*item, &r, seq}, inbox_, std::nullopt};
         co_await suspend_with(offload{pool_, &options_.executor, &task});
       }
       item.reset();
-      this->counters.record(r.elapsed);
+      if (r.timed)
+        this->counters.record(r.elapsed);
+      else
+        this->counters.count();
 
       bool deliver = !this->failed && !rt.stopping();
       // A call that ends in an error once stop() has begun is dropped with the rest, not counted:

@@ -74,9 +74,11 @@ class source_node final : public producer_node<T> {
 
  private:
   asio::awaitable<void> run(runtime& rt) {
-    // One clock read per item: an item's end is the next one's start, unless the source waited
-    // for room in between (then the clock is read again).
-    auto t0 = clock::now();
+    // At most one clock read per timed item: an item's end is the next one's start, unless the
+    // source waited for room in between or the item before was not timed (then `t0` is read
+    // again, if the next item is timed).
+    std::optional<clock::time_point> t0;
+    tracer* const trace = rt.trace();
     for (std::size_t epoch = 0;; ++epoch) {
       std::exception_ptr error;
       if constexpr (has_set_epoch<Next>) {
@@ -88,6 +90,8 @@ class source_node final : public producer_node<T> {
       }
       bool open = !error;
       while (open) {
+        const bool timed = trace || this->counters.time_next();
+        if (timed && !t0) t0 = clock::now();
         std::optional<T> item;
         try {
           item = next_();
@@ -95,25 +99,30 @@ class source_node final : public producer_node<T> {
           error = std::current_exception();
         }
         if (error || !item) break;
-        const auto t1 = clock::now();
-        this->counters.record(t1 - t0);
-        if (tracer* trace = rt.trace()) trace->slice(this->counters.name, produced_, t0, t1);
+        if (timed) {
+          const auto t1 = clock::now();
+          this->counters.record(t1 - *t0);
+          if (trace) trace->slice(this->counters.name, produced_, *t0, t1);
+          t0 = t1;
+        } else {
+          this->counters.count();
+          t0.reset();
+        }
         ++produced_;
-        t0 = t1;
         bool must_wait;
         if (this->fast_send(this->out_, *item, must_wait)) continue;
         open = must_wait;
         if (open) open = co_await this->out_.async_send(std::move(*item));
-        t0 = clock::now();
+        t0.reset();
       }
       if (error) {
         rt.fail(*this, error);
         break;
       }
       if (!open || !options_.continuous || rt.stopping()) break;
-      if (tracer* trace = rt.trace()) trace->instant("epoch " + std::to_string(epoch) + " ends", clock::now());
+      if (trace) trace->instant("epoch " + std::to_string(epoch) + " ends", clock::now());
       if (!co_await this->send_boundary()) break;
-      t0 = clock::now();
+      t0.reset();
     }
     this->out_.close();
   }

@@ -13,7 +13,10 @@ namespace spdl {
 
 /// One stage: how often its function ran, how often it failed, how long a call took.
 /// `num_tasks` counts every call, failures and drops included. Percentiles come from a
-/// streaming estimator (P²): O(1) memory however long the pipeline runs.
+/// streaming estimator (P²): O(1) memory however long the pipeline runs. The times come from
+/// every call, except in a stage whose calls average under 5 µs: after its first 1,024 calls,
+/// such a stage times one call in 16 (reading the clock would cost as much as the call), and
+/// its mean and percentiles are those of that sample.
 struct stage_stats {
   std::string name;
   std::size_t concurrency = 0;
