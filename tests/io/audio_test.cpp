@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -215,4 +217,45 @@ TEST_CASE("load_audio holds to max_bytes and sizes its output by what is decoded
   CHECK(message_of<io::io_error>([&] { (void)io::load_audio(absurd, {.sample_rate = 16000}); })
             .find("a ratio over 64") != std::string::npos);
   CHECK(shape(io::load_audio(absurd)) == std::vector<std::int64_t>{20000, 1});  // as stored: no resampler
+}
+
+TEST_CASE("a RIFF chunk that claims more than its file holds is refused before FFmpeg allocates it",
+          "[audio][limits]") {
+  // A mono s16 WAV of 1,000 silent samples at 8 kHz, then a LIST/INFO chunk claiming `list`
+  // bytes whose one tag claims `tag` bytes, then `data_claim` as the data chunk's size.
+  auto wav = [](std::uint32_t list, std::uint32_t tag, std::uint32_t data_claim) {
+    std::vector<std::byte> b;
+    auto put = [&](const void* p, std::size_t n) {
+      b.insert(b.end(), static_cast<const std::byte*>(p), static_cast<const std::byte*>(p) + n);
+    };
+    auto u32 = [&](std::uint32_t v) { put(&v, 4); };
+    auto u16 = [&](std::uint16_t v) { put(&v, 2); };
+    put("RIFF", 4); u32(0); put("WAVE", 4);
+    put("fmt ", 4); u32(16); u16(1); u16(1); u32(8000); u32(16000); u16(2); u16(16);
+    put("LIST", 4); u32(list); put("INFO", 4);
+    put("ISFT", 4); u32(tag); put("spdl test\0", 10);
+    put("data", 4); u32(data_claim);
+    const std::vector<std::byte> silence(2000);
+    put(silence.data(), silence.size());
+    return b;
+  };
+  // The LIST claims 2.7 GB, its tag 1.8 GB: FFmpeg would allocate and zero the tag's size
+  // (found by fuzzing: a 7 KB file, 1.8 GB resident). From memory and from a file.
+  const auto hostile = wav(0xA000001Au, 1'777'469'244u, 2000);
+  const auto message = message_of<io::io_error>([&] { (void)io::load_audio(std::span(hostile)); });
+  CHECK(message.find("<memory>") != std::string::npos);
+  CHECK(message.find("chunk 'LIST' at byte 36 claims 2684354586 bytes") != std::string::npos);
+  write_bytes(scratch_dir() / "list-claims-2.7gb.wav", hostile);
+  CHECK(message_of<io::io_error>([&] { (void)io::load_audio(scratch_dir() / "list-claims-2.7gb.wav"); })
+            .find("corrupt RIFF file") != std::string::npos);
+  // A LIST that fits but a tag that claims more than the LIST holds: refused as well.
+  const auto tag_over = wav(4 + 8 + 10, 1'000'000, 2000);
+  CHECK(message_of<io::io_error>([&] { (void)io::load_audio(std::span(tag_over)); })
+            .find("chunk 'ISFT' at byte 48 claims 1000000 bytes") != std::string::npos);
+  // Sound chunks pass, and so does sample data cut short or of unknown size (a streamed WAV):
+  // FFmpeg reads what is there.
+  for (std::uint32_t data_claim : {2000u, 1'000'000u, 0xFFFFFFFFu}) {
+    const auto fine = wav(4 + 8 + 10, 10, data_claim);
+    CHECK(shape(io::load_audio(std::span(fine))) == std::vector<std::int64_t>{1000, 1});
+  }
 }

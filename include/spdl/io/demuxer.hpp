@@ -5,6 +5,7 @@
 /// chunks.
 
 #include <spdl/io/detail/ffmpeg.hpp>
+#include <spdl/io/detail/riff_check.hpp>
 #include <spdl/io/error.hpp>
 #include <spdl/io/packets.hpp>
 
@@ -15,12 +16,14 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <system_error>
 
 namespace spdl::io {
 
@@ -166,7 +169,38 @@ class demuxer {
     return t == media_type::video ? "video" : "audio";
   }
 
+  // Before FFmpeg sees the input: a RIFF file's chunks must fit in it (detail/riff_check.hpp).
+  void check_input(const char* url) const {
+    if (!url) {
+      const auto data = state_->data;
+      detail::check_riff(
+          [&](std::uint64_t at, void* out, std::size_t n) -> std::size_t {
+            if (at >= data.size()) return 0;
+            const std::size_t k = std::min<std::uint64_t>(n, data.size() - at);
+            std::memcpy(out, data.data() + at, k);
+            return k;
+          },
+          data.size(), "demux", source());
+      return;
+    }
+    std::error_code ec;
+    const std::filesystem::path path(url);
+    if (!std::filesystem::is_regular_file(path, ec)) return;  // a URL, a device: FFmpeg's business
+    const auto size = std::filesystem::file_size(path, ec);
+    std::ifstream in(path, std::ios::binary);
+    if (ec || !in) return;  // FFmpeg reports it
+    detail::check_riff(
+        [&](std::uint64_t at, void* out, std::size_t n) -> std::size_t {
+          in.clear();
+          in.seekg(static_cast<std::streamoff>(at));
+          in.read(static_cast<char*>(out), static_cast<std::streamsize>(n));
+          return static_cast<std::size_t>(in.gcount());
+        },
+        size, "demux", source());
+  }
+
   void open(const char* url, const demux_options& options) {
+    check_input(url);
     AVFormatContext* raw = avformat_alloc_context();
     if (!raw) throw std::bad_alloc();
     if (state_->io) {
