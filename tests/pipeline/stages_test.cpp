@@ -339,6 +339,36 @@ TEST_CASE("awaitable stages run on the loop thread, pool stages never do", "[pip
   CHECK(pool_ids.size() <= 3);
 }
 
+TEST_CASE("every pool thread is still there after a long run of short calls", "[pipeline][threads]") {
+  // 20,000 calls of nanoseconds (idle threads race for each, and most of them sleep), then three
+  // calls that each wait until all three run at once: a thread that left the pool, or one left
+  // asleep with a call queued, would leave one of them waiting. Ten rounds: both were races.
+  constexpr int short_calls = 20'000;
+  int rounds_all_met = 0;
+  for (int round = 0; round < 10; ++round) {
+    std::atomic<int> running{0};
+    std::atomic<int> met{0};
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0, short_calls + 3))
+                 .pipe(
+                     [&](int i) {
+                       if (i < short_calls) return i;
+                       ++running;
+                       const auto until = std::chrono::steady_clock::now() + 5s;
+                       while (running.load() < 3 && std::chrono::steady_clock::now() < until)
+                         std::this_thread::sleep_for(100us);
+                       if (running.load() >= 3) ++met;
+                       return i;
+                     },
+                     {.concurrency = 3})
+                 .add_sink(4)
+                 .build({.num_threads = 3});
+    CHECK(drain(p).size() == short_calls + 3);
+    if (met.load() == 3) ++rounds_all_met;
+  }
+  CHECK(rounds_all_met == 10);
+}
+
 TEST_CASE("a stage may run on an executor of the user's", "[pipeline][threads]") {
   asio::thread_pool mine(1);
   std::promise<std::thread::id> where;

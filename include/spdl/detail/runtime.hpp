@@ -86,7 +86,13 @@ class runtime {
     loop_thread_ = std::thread([this] {
       if (trace_) trace_->name_thread("loop");
       ready_queue::scope local(ready_);
-      run_loop(loop_, inbox_, [this] { sink_.flush_sink(); });
+      worker_pool::watch_state watch;
+      run_loop(
+          loop_, inbox_, [&] { pool_->watch(watch); },
+          [&] {
+            sink_.flush_sink();
+            pool_->watch(watch, /*now_or_never=*/true);
+          });
     });
   }
 

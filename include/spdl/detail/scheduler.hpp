@@ -192,11 +192,16 @@ class loop_inbox {
 };
 
 /// Runs the loop until it stops: handlers, then the inbox, spinning briefly before it sleeps.
-/// `before_sleep()` runs each time it is about to block.
-template <class BeforeSleep>
-void run_loop(asio::io_context& loop, loop_inbox& inbox, BeforeSleep before_sleep) {
+/// `idle()` runs now and then while it spins with nothing to do (and every 64 rounds of
+/// handlers when it never has nothing to do); `before_sleep()` each time it is about to block.
+template <class Idle, class BeforeSleep>
+void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep before_sleep) {
+  unsigned busy_rounds = 0;
   while (!loop.stopped()) {
-    if (loop.poll() > 0) continue;
+    if (loop.poll() > 0) {
+      if (++busy_rounds % 64 == 0) idle();  // a loop that is never idle still looks now and then
+      continue;
+    }
     if (inbox.pending()) {
       inbox.schedule();
       continue;
@@ -204,7 +209,10 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, BeforeSleep before_slee
     unsigned round = 0;
     const bool busy = spin_until([&] {
       // The inbox is an atomic read; the loop's own queue takes a lock, so look less often.
-      return loop.stopped() || inbox.pending() || (++round % 8 == 0 && loop.poll() > 0);
+      if (loop.stopped() || inbox.pending()) return true;
+      if (++round % 8 != 0) return false;
+      idle();
+      return loop.poll() > 0;
     });
     if (busy) continue;
     before_sleep();

@@ -1,9 +1,11 @@
 #pragma once
 // The threads that run plain (blocking) stage functions.
 
+#include <spdl/detail/clock.hpp>
 #include <spdl/detail/spin.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
@@ -15,8 +17,19 @@ namespace spdl::detail {
 
 /// The worker pool: `n` threads that run blocking stage functions. A job is two words (a function
 /// and its argument, which lives in the waiting coroutine's frame): posting allocates nothing.
-/// The queue is guarded by a spin lock (its critical sections are a few instructions); idle
-/// threads spin briefly for the next job, then sleep on a condition variable.
+/// The queue is guarded by a spin lock (its critical sections are a few instructions).
+///
+/// Idle threads do not all spin: after short jobs one thread spins for the next, the others
+/// sleep (a thread between long jobs spins for the next as before: it rarely does). Several
+/// spinners would only burn the cores that the loop, the consumer and the user's own threads
+/// need (the scheduler of Go keeps one spinner for the same reason). A thread is *available*
+/// while it spins, or while it runs a job after one that took under `short_job`: it will look at
+/// the queue again within microseconds. A posted job wakes a sleeper only when no thread is
+/// available: waking one for a job that an available thread takes a microsecond later costs the
+/// poster a system call. Where the guess is wrong (a job after short ones proves long), the
+/// loop thread, when it has nothing else to do, wakes a sleeper for jobs that have waited
+/// (`watch`); a thread that takes a job and sees more queued behind it wakes one too, unless its
+/// own jobs are short. So long jobs still run in parallel, and short ones never pay a wake-up.
 class worker_pool {
  public:
   struct job {
@@ -45,10 +58,39 @@ class worker_pool {
     ++size_;
     unlock();
     queued_.fetch_add(1, std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+    if (available_.load(std::memory_order_seq_cst) == 0) wake_one();
+  }
+
+  /// What `watch` remembers between calls (the caller's, one per watching thread).
+  struct watch_state {
+    std::size_t pops = 0;
+    clock::time_point since{};
+  };
+
+  /// Called by the loop thread when it is idle: wakes a sleeping thread when jobs have been
+  /// queued for `stall` with no thread taking any (the available one is in a long job); or,
+  /// when `now_or_never` (the loop is about to sleep and will not look again), a sleeper for
+  /// each job queued at once.
+  void watch(watch_state& w, bool now_or_never = false) {
+    const std::size_t queued = queued_.load(std::memory_order_seq_cst);
+    if (queued == 0) return;
+    if (now_or_never) {
       std::lock_guard guard(sleep_mutex_);
-      wake_.notify_one();
+      for (std::size_t i = 0; i < queued; ++i) wake_.notify_one();
+      return;
     }
+    if (spinners_.load(std::memory_order_relaxed) > 0 ||
+        sleepers_.load(std::memory_order_relaxed) == 0)
+      return;
+    const auto pops = pops_.load(std::memory_order_relaxed);
+    const auto now = clock::now();
+    if (pops != w.pops || now - w.since < stall) {
+      if (pops != w.pops) w.since = now;
+      w.pops = pops;
+      return;
+    }
+    w.since = now;
+    wake_one();
   }
 
   /// Lets the threads finish the jobs already posted, then joins them.
@@ -76,6 +118,12 @@ class worker_pool {
     head_ = 0;
   }
 
+  void wake_one() {
+    if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
+    std::lock_guard guard(sleep_mutex_);
+    wake_.notify_one();
+  }
+
   bool try_pop(job& out) noexcept {
     if (queued_.load(std::memory_order_acquire) == 0) return false;
     lock();
@@ -86,25 +134,67 @@ class worker_pool {
       --size_;
     }
     unlock();
-    if (got) queued_.fetch_sub(1, std::memory_order_relaxed);
+    if (got) {
+      queued_.fetch_sub(1, std::memory_order_relaxed);
+      pops_.fetch_add(1, std::memory_order_relaxed);
+    }
     return got;
   }
 
+  // A job shorter than this is over before a sleeping thread, woken for the next, could start.
+  static constexpr std::chrono::microseconds short_job{10};
+  // Queued jobs that no thread has touched for this long get a sleeper woken (see watch).
+  static constexpr std::chrono::microseconds stall{20};
+
   void work() {
     job j{};
+    bool short_jobs = false;  // the last job this thread ran was short
+    bool available = false;   // counted in available_
+    auto set_available = [&](bool a) {
+      if (a == available) return;
+      available = a;
+      if (a)
+        available_.fetch_add(1, std::memory_order_seq_cst);
+      else
+        available_.fetch_sub(1, std::memory_order_seq_cst);
+    };
+    auto has_job = [this] {
+      return queued_.load(std::memory_order_seq_cst) > 0 ||
+             stopping_.load(std::memory_order_seq_cst);
+    };
     for (;;) {
       if (try_pop(j)) {
+        set_available(short_jobs);
+        // More queued behind it: they need a thread of their own, unless this thread's jobs are
+        // so short that it will have run them before a woken thread could start.
+        if (!short_jobs && queued_.load(std::memory_order_seq_cst) > 0 &&
+            available_.load(std::memory_order_seq_cst) == 0)
+          wake_one();
+        const auto t0 = clock::now();
         j.run(j.arg);
+        short_jobs = clock::now() - t0 < short_job;
         continue;
       }
-      auto has_job = [this] {
-        return queued_.load(std::memory_order_seq_cst) > 0 ||
-               stopping_.load(std::memory_order_seq_cst);
-      };
-      if (spin_until(has_job)) {
-        if (queued_.load(std::memory_order_acquire) == 0) return;  // stopping, nothing left
-        continue;
+      // Stopping, and nothing left: the end. Only then: a job this thread saw queued may have
+      // been taken by another since, which is no reason for this one to leave the pool.
+      if (stopping_.load(std::memory_order_seq_cst) &&
+          queued_.load(std::memory_order_seq_cst) == 0) {
+        set_available(false);
+        return;
       }
+      // One spinner among threads of short jobs; a thread between long jobs spins anyway (it
+      // spins rarely, and the next long job is better started without a wake-up).
+      if (spinners_.fetch_add(1, std::memory_order_seq_cst) == 0 || !short_jobs) {
+        set_available(true);
+        const bool found = spin_until(has_job);
+        spinners_.fetch_sub(1, std::memory_order_seq_cst);
+        if (found) continue;
+      } else {
+        spinners_.fetch_sub(1, std::memory_order_seq_cst);
+      }
+      // A thread that stops being available looks at the queue again under the sleep mutex
+      // before it waits (seq_cst here and in post), so no job is left with every thread asleep.
+      set_available(false);
       std::unique_lock guard(sleep_mutex_);
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
       wake_.wait(guard, has_job);
@@ -118,6 +208,9 @@ class worker_pool {
   std::size_t size_ = 0;
   alignas(64) std::atomic<std::size_t> queued_{0};
   std::atomic<int> sleepers_{0};
+  std::atomic<int> spinners_{0};   // idle threads spinning (at most one stays)
+  std::atomic<int> available_{0};  // threads that will look at the queue within microseconds
+  std::atomic<std::size_t> pops_{0};  // jobs taken, ever (for watch)
   std::atomic<bool> stopping_{false};
   std::mutex sleep_mutex_;
   std::condition_variable wake_;
