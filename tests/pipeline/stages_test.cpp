@@ -369,6 +369,137 @@ TEST_CASE("every pool thread is still there after a long run of short calls", "[
   CHECK(rounds_all_met == 10);
 }
 
+// Many cheap plain calls with more concurrency than the pool has threads (and calls that turn
+// slow midway): order, epochs, failures and the bound on live items, with a consumer that reads.
+TEST_CASE("cheap calls above the pool's threads keep order, epochs, failures and the item bound",
+          "[pipeline][threads]") {
+  SECTION("input order, every item, no more items alive than the bound") {
+    spdl::test::counts c;
+    constexpr int n = 50'000;
+    constexpr std::size_t conc = 8, sink = 4;
+    // source's item + channel + stage + channel + sink, and the consumer's two (range-for
+    // holds its item while get_item() hands over the next)
+    constexpr long bound = 1 + 2 + conc + 2 + sink + 2;
+    std::atomic<long> most{0};
+    int next = 0;
+    {
+      auto p = spdl::pipeline_builder()
+                   .add_source([&]() -> std::optional<spdl::test::counted> {
+                     if (next == n) return std::nullopt;
+                     return spdl::test::counted(c, next++);
+                   })
+                   .pipe(
+                       [&](spdl::test::counted x) {
+                         long seen = c.live.load();
+                         long m = most.load();
+                         while (seen > m && !most.compare_exchange_weak(m, seen)) {
+                         }
+                         x.value += 1;
+                         return x;
+                       },
+                       {.concurrency = conc, .order = spdl::output_order::input})
+                   .add_sink(sink)
+                   .build({.num_threads = 2});
+      int expect = 1;
+      bool in_order = true;
+      for (auto& x : p) {
+        in_order = in_order && x.value == expect;
+        ++expect;
+      }
+      CHECK(in_order);
+      CHECK(expect == n + 1);
+    }
+    CHECK(most.load() <= bound);
+    CHECK(c.live.load() == 0);
+  }
+
+  SECTION("calls that turn slow midway: order and the bound still hold") {
+    // 5,000 cheap calls, 1,500 of 100 us (the stage's average passes 10 us), 5,000 cheap again.
+    spdl::test::counts c;
+    constexpr int n = 11'500;
+    constexpr std::size_t conc = 8, sink = 4;
+    constexpr long bound = 1 + 2 + conc + 2 + sink + 2;  // as above
+    std::atomic<long> most{0};
+    int next = 0;
+    {
+      auto p = spdl::pipeline_builder()
+                   .add_source([&]() -> std::optional<spdl::test::counted> {
+                     if (next == n) return std::nullopt;
+                     return spdl::test::counted(c, next++);
+                   })
+                   .pipe(
+                       [&](spdl::test::counted x) {
+                         if (x.value >= 5'000 && x.value < 6'500)
+                           std::this_thread::sleep_for(100us);
+                         long seen = c.live.load();
+                         long m = most.load();
+                         while (seen > m && !most.compare_exchange_weak(m, seen)) {
+                         }
+                         return x;
+                       },
+                       {.concurrency = conc, .order = spdl::output_order::input})
+                   .add_sink(sink)
+                   .build({.num_threads = 2});
+      int expect = 0;
+      bool in_order = true;
+      for (auto& x : p) {
+        in_order = in_order && x.value == expect;
+        ++expect;
+      }
+      CHECK(in_order);
+      CHECK(expect == n);
+    }
+    CHECK(most.load() <= bound);
+    CHECK(c.live.load() == 0);
+  }
+
+  SECTION("completion order: each epoch whole, none mixed") {
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0, 1000), {.continuous = true})
+                 .pipe([](int x) { return x; }, {.concurrency = 8})
+                 .add_sink(4)
+                 .build({.num_threads = 2});
+    for (int epoch = 0; epoch < 6; ++epoch) {
+      std::vector<int> got = drain(p);
+      std::sort(got.begin(), got.end());
+      CHECK(got == iota_vec(1000));
+    }
+  }
+
+  SECTION("failures are counted one by one, and a budget ends the stage") {
+    constexpr int n = 20'000;
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0, n))
+                 .pipe(
+                     [](int x) {
+                       if (x >= 10'000 && x % 100 == 0) throw std::runtime_error("bad item");
+                       return x;
+                     },
+                     {.concurrency = 6, .name = "check", .max_failures = spdl::failure_budget::count(5)})
+                 .add_sink(4)
+                 .build({.num_threads = 2, .on_failure = quiet});
+    std::size_t delivered = 0;
+    bool failed = false;
+    try {
+      for (auto& x : p) {
+        (void)x;
+        ++delivered;
+      }
+    } catch (const spdl::pipeline_failure&) {
+      failed = true;
+    }
+    CHECK(failed);
+    const auto stats = p.stats();
+    const auto it = std::find_if(stats.stages.begin(), stats.stages.end(),
+                                 [](const spdl::stage_stats& st) { return st.name == "check"; });
+    REQUIRE(it != stats.stages.end());
+    const auto& check = *it;
+    CHECK(check.num_failures == 6);
+    CHECK(delivered >= 10'000);
+    CHECK(delivered + check.num_failures <= check.num_tasks);
+  }
+}
+
 TEST_CASE("a stage may run on an executor of the user's", "[pipeline][threads]") {
   asio::thread_pool mine(1);
   std::promise<std::thread::id> where;
