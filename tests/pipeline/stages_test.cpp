@@ -373,14 +373,19 @@ TEST_CASE("every pool thread is still there after a long run of short calls", "[
 // slow midway): order, epochs, failures and the bound on live items, with a consumer that reads.
 TEST_CASE("cheap calls above the pool's threads keep order, epochs, failures and the item bound",
           "[pipeline][threads]") {
-  SECTION("input order, every item, no more items alive than the bound") {
+  // n counted items through one stage (concurrency 8, 2 threads, input order) whose calls take
+  // 100 us for values in [slow_from, slow_to): whether they came out in order and all, and the
+  // most items alive at once.
+  struct outcome {
+    bool in_order = true;
+    int count = 0;
+    long most = 0;
+    long live_after = 0;
+  };
+  auto run = [](int n, int slow_from, int slow_to) {
     spdl::test::counts c;
-    constexpr int n = 50'000;
-    constexpr std::size_t conc = 8, sink = 4;
-    // source's item + channel + stage + channel + sink, and the consumer's two (range-for
-    // holds its item while get_item() hands over the next)
-    constexpr long bound = 1 + 2 + conc + 2 + sink + 2;
     std::atomic<long> most{0};
+    outcome o;
     int next = 0;
     {
       auto p = spdl::pipeline_builder()
@@ -390,46 +395,7 @@ TEST_CASE("cheap calls above the pool's threads keep order, epochs, failures and
                    })
                    .pipe(
                        [&](spdl::test::counted x) {
-                         long seen = c.live.load();
-                         long m = most.load();
-                         while (seen > m && !most.compare_exchange_weak(m, seen)) {
-                         }
-                         x.value += 1;
-                         return x;
-                       },
-                       {.concurrency = conc, .order = spdl::output_order::input})
-                   .add_sink(sink)
-                   .build({.num_threads = 2});
-      int expect = 1;
-      bool in_order = true;
-      for (auto& x : p) {
-        in_order = in_order && x.value == expect;
-        ++expect;
-      }
-      CHECK(in_order);
-      CHECK(expect == n + 1);
-    }
-    CHECK(most.load() <= bound);
-    CHECK(c.live.load() == 0);
-  }
-
-  SECTION("calls that turn slow midway: order and the bound still hold") {
-    // 5,000 cheap calls, 1,500 of 100 us (the stage's average passes 10 us), 5,000 cheap again.
-    spdl::test::counts c;
-    constexpr int n = 11'500;
-    constexpr std::size_t conc = 8, sink = 4;
-    constexpr long bound = 1 + 2 + conc + 2 + sink + 2;  // as above
-    std::atomic<long> most{0};
-    int next = 0;
-    {
-      auto p = spdl::pipeline_builder()
-                   .add_source([&]() -> std::optional<spdl::test::counted> {
-                     if (next == n) return std::nullopt;
-                     return spdl::test::counted(c, next++);
-                   })
-                   .pipe(
-                       [&](spdl::test::counted x) {
-                         if (x.value >= 5'000 && x.value < 6'500)
+                         if (x.value >= slow_from && x.value < slow_to)
                            std::this_thread::sleep_for(100us);
                          long seen = c.live.load();
                          long m = most.load();
@@ -437,20 +403,37 @@ TEST_CASE("cheap calls above the pool's threads keep order, epochs, failures and
                          }
                          return x;
                        },
-                       {.concurrency = conc, .order = spdl::output_order::input})
-                   .add_sink(sink)
+                       {.concurrency = 8, .order = spdl::output_order::input})
+                   .add_sink(4)
                    .build({.num_threads = 2});
-      int expect = 0;
-      bool in_order = true;
       for (auto& x : p) {
-        in_order = in_order && x.value == expect;
-        ++expect;
+        o.in_order = o.in_order && x.value == o.count;
+        ++o.count;
       }
-      CHECK(in_order);
-      CHECK(expect == n);
     }
-    CHECK(most.load() <= bound);
-    CHECK(c.live.load() == 0);
+    o.most = most.load();
+    o.live_after = c.live.load();
+    return o;
+  };
+  // source's item + channel + stage (8) + channel + sink (4), and the consumer's two (range-for
+  // holds its item while get_item() hands over the next)
+  constexpr long bound = 1 + 2 + 8 + 2 + 4 + 2;
+
+  SECTION("input order, every item, no more items alive than the bound") {
+    const outcome o = run(50'000, 0, 0);
+    CHECK(o.in_order);
+    CHECK(o.count == 50'000);
+    CHECK(o.most <= bound);
+    CHECK(o.live_after == 0);
+  }
+
+  SECTION("calls that turn slow midway: order and the bound still hold") {
+    // 5,000 cheap calls, 1,500 of 100 us (the stage's average passes 10 us), 5,000 cheap again.
+    const outcome o = run(11'500, 5'000, 6'500);
+    CHECK(o.in_order);
+    CHECK(o.count == 11'500);
+    CHECK(o.most <= bound);
+    CHECK(o.live_after == 0);
   }
 
   SECTION("completion order: each epoch whole, none mixed") {
