@@ -141,7 +141,7 @@ class loop_inbox {
   /// this inbox be destroyed: so the count goes up first, and the unlock is the last touch.
   void push(resume_handler h) {
     pending_.fetch_add(1, std::memory_order_seq_cst);
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(lock_);
     items_.push_back(std::move(h));
     if (sleeping_.load(std::memory_order_seq_cst)) schedule();
   }
@@ -174,7 +174,7 @@ class loop_inbox {
   void drain() {
     scheduled_.store(false, std::memory_order_release);
     {
-      std::lock_guard lock(mutex_);
+      std::lock_guard lock(lock_);
       draining_.swap(items_);
     }
     pending_.fetch_sub(draining_.size(), std::memory_order_acq_rel);
@@ -183,8 +183,8 @@ class loop_inbox {
   }
 
   asio::io_context& loop_;
-  std::mutex mutex_;
-  std::vector<resume_handler> items_;     // guarded by mutex_
+  spin_lock lock_;  // a push or a swap: a few instructions (spin.hpp says why not a mutex)
+  std::vector<resume_handler> items_;     // guarded by lock_
   std::vector<resume_handler> draining_;  // loop thread
   std::atomic<std::size_t> pending_{0};
   std::atomic<bool> scheduled_{false};

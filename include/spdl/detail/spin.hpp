@@ -6,6 +6,7 @@
 
 #include <spdl/detail/clock.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -41,5 +42,26 @@ bool spin_until(Ready&& ready, std::chrono::microseconds budget = default_spin) 
     }
   }
 }
+
+/// A lock for critical sections of a few instructions, shared by threads that hand work to each
+/// other (BasicLockable). A std::mutex that is contended there costs a futex wait and a wake-up
+/// (two system calls, and often a context switch) for a section that would be over in
+/// nanoseconds. A waiter that spins long (its holder was preempted) yields the core.
+class spin_lock {
+ public:
+  void lock() noexcept {
+    unsigned spins = 0;
+    while (locked_.exchange(true, std::memory_order_acquire)) {
+      while (locked_.load(std::memory_order_relaxed)) {
+        cpu_relax();
+        if (++spins % 64 == 0) std::this_thread::yield();
+      }
+    }
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
 
 }  // namespace spdl::detail

@@ -52,11 +52,11 @@ class worker_pool {
 
   /// Runs `j.run(j.arg)` on one of the threads.
   void post(job j) {
-    lock();
+    lock_.lock();
     if (size_ == jobs_.size()) grow();
     jobs_[(head_ + size_) % jobs_.size()] = j;
     ++size_;
-    unlock();
+    lock_.unlock();
     queued_.fetch_add(1, std::memory_order_seq_cst);
     if (available_.load(std::memory_order_seq_cst) == 0) wake_one();
   }
@@ -75,6 +75,9 @@ class worker_pool {
     const std::size_t queued = queued_.load(std::memory_order_seq_cst);
     if (queued == 0) return;
     if (now_or_never) {
+      // No sleeper: nothing to wake. A thread on its way to sleep looks at the queue under the
+      // sleep mutex first, and so takes these jobs itself.
+      if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
       std::lock_guard guard(sleep_mutex_);
       for (std::size_t i = 0; i < queued; ++i) wake_.notify_one();
       return;
@@ -105,12 +108,6 @@ class worker_pool {
   }
 
  private:
-  void lock() noexcept {
-    while (locked_.exchange(true, std::memory_order_acquire))
-      while (locked_.load(std::memory_order_relaxed)) cpu_relax();
-  }
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
-
   void grow() {  // under the spin lock; rare: the queue holds at most the jobs in flight
     std::vector<job> bigger(jobs_.size() * 2);
     for (std::size_t i = 0; i < size_; ++i) bigger[i] = jobs_[(head_ + i) % jobs_.size()];
@@ -126,14 +123,14 @@ class worker_pool {
 
   bool try_pop(job& out) noexcept {
     if (queued_.load(std::memory_order_acquire) == 0) return false;
-    lock();
+    lock_.lock();
     const bool got = size_ > 0;
     if (got) {
       out = jobs_[head_];
       head_ = (head_ + 1) % jobs_.size();
       --size_;
     }
-    unlock();
+    lock_.unlock();
     if (got) {
       queued_.fetch_sub(1, std::memory_order_relaxed);
       pops_.fetch_add(1, std::memory_order_relaxed);
@@ -202,8 +199,8 @@ class worker_pool {
     }
   }
 
-  std::atomic<bool> locked_{false};
-  std::vector<job> jobs_;  // a ring, guarded by the spin lock
+  spin_lock lock_;
+  std::vector<job> jobs_;  // a ring, guarded by lock_
   std::size_t head_ = 0;
   std::size_t size_ = 0;
   alignas(64) std::atomic<std::size_t> queued_{0};
