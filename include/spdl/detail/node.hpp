@@ -38,6 +38,9 @@ class node {
   virtual queue_stats output_stats(std::chrono::nanoseconds elapsed, clock::time_point now) const = 0;
   /// Items in the output queue now (on the loop thread).
   [[nodiscard]] virtual std::size_t queued() const noexcept = 0;
+  /// Whether the node runs user code that is promised the loop thread itself (an awaitable
+  /// stage's function). Where none does, pool threads may take the loop's role (scheduler.hpp).
+  [[nodiscard]] virtual bool needs_loop_thread() const noexcept { return false; }
 
   stage_counters counters;
   std::optional<failure_budget> own_budget;

@@ -50,6 +50,8 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
 
   void on_failed() override { release_turns(); }
 
+  [[nodiscard]] bool needs_loop_thread() const noexcept override { return traits::on_loop; }
+
   void cancel_output() override {
     this->out_.cancel();
     release_turns();
@@ -94,8 +96,14 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
     loop_inbox* inbox;
     std::optional<resume_handler> handler;
 
+    // On a pool thread, which may carry the item on itself (loop_inbox::complete).
     static void run(void* self) {
       auto* t = static_cast<pool_task*>(self);
+      t->call();
+      t->inbox->complete(std::move(*t->handler));  // t may be gone once the worker resumes
+    }
+    // On the stage's own executor: the loop thread takes it from there.
+    static void run_elsewhere(pool_task* t) {
       t->call();
       t->inbox->push(std::move(*t->handler));  // t may be gone once the worker resumes
     }
@@ -111,7 +119,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
     void operator()(resume_handler h) const {
       task->handler.emplace(std::move(h));
       if (*executor)
-        asio::post(**executor, [t = task] { pool_task::run(t); });
+        asio::post(**executor, [t = task] { pool_task::run_elsewhere(t); });
       else
         pool->post({&pool_task::run, task});
     }

@@ -3,9 +3,10 @@
 // loop thread and the worker pool, stop, join) and the nodes it runs. Failure accounting is the
 // failure_ledger's, statistics the stats_reporter's; the runtime owns both.
 //
-// Threads: the loop thread runs every node's coroutines and owns all node state; the worker pool
-// runs plain stage functions; the consumer talks to the loop only through the sink queue, posts
-// and `mutex_` below.
+// Threads: the loop's role (held by the loop thread, or for a while by a pool thread: see
+// scheduler.hpp) runs every node's coroutines and owns all node state; the worker pool runs plain
+// stage functions; the consumer talks to the loop only through the sink queue, posts and
+// `mutex_` below.
 
 #include <spdl/detail/asio.hpp>
 #include <spdl/detail/clock.hpp>
@@ -44,6 +45,11 @@ class runtime {
         trace_(options_.trace.empty() ? nullptr : std::make_unique<tracer>(options_.trace)),
         reporter_(nodes_, options_, trace_.get()) {
     for (std::size_t i = 0; i < nodes_.size(); ++i) nodes_[i]->index = i;
+    // Pool threads may run the loop's work (scheduler.hpp) unless user code was promised the
+    // loop thread: an awaitable stage's function, the on_stats and on_failure hooks.
+    bool loop_thread_only = options_.on_stats || options_.on_failure;
+    for (const auto& n : nodes_) loop_thread_only = loop_thread_only || n->needs_loop_thread();
+    inbox_.allow_drivers(!loop_thread_only);
   }
 
   runtime(const runtime&) = delete;
@@ -266,7 +272,7 @@ class runtime {
   std::deque<asio::cancellation_signal> stop_signals_;  // loop thread; one per spawned coroutine
   asio::io_context loop_{1};
   ready_queue ready_{loop_};
-  loop_inbox inbox_{loop_};
+  loop_inbox inbox_{loop_, ready_};
   stats_reporter reporter_;  // after the loop: its timers go first
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
   std::optional<worker_pool> pool_;

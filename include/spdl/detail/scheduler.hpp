@@ -1,12 +1,21 @@
 #pragma once
-// The scheduler: how the engine's coroutines, all on the loop thread, are suspended and resumed.
-// One place for the three ways back onto the loop:
+// The scheduler: how the engine's coroutines are suspended and resumed, and which thread runs
+// them. One place for the three ways back onto the loop:
 //
 // - the ready queue, for coroutines another coroutine of the same loop wakes (a channel's send,
 //   an epoch wait, a turn): resumed together from one posted handler per round;
 // - the inbox, for coroutines another thread wakes (a pool call done, a merge's reader): a
 //   lock-guarded list the loop drains in batches, spinning on its count before it sleeps;
 // - a plain post, for a coroutine of another loop.
+//
+// "The loop" is a role: the right to run the pipeline's io_context, and so every coroutine of
+// its nodes. One thread holds it at a time, so the nodes' state needs no locks. The loop thread
+// holds it while it runs handlers and while it sleeps. Where no stage needs the loop thread
+// itself (no awaitable stage, no user hook: runtime.hpp), a pool thread that finishes a call
+// while completions wait undrained (the loop thread is not running: on a busy machine it waits
+// for a core) takes the role and drains them itself, with what they make ready: the item goes
+// on without waiting for the loop thread to be scheduled. The loop thread, finding that pool
+// threads do its work, steps aside for a while (`loop_inbox::step_aside`).
 //
 // `run_loop` is the loop thread's body. The worker pool (`worker_pool.hpp`) runs blocking calls
 // and comes back through the inbox.
@@ -15,8 +24,10 @@
 #include <spdl/detail/spin.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -131,11 +142,11 @@ inline asio::awaitable<void> suspend(parked& slot) { return suspend_with(park_in
 
 class loop_inbox {
  public:
-  explicit loop_inbox(asio::io_context& loop) : loop_(loop) {}
+  loop_inbox(asio::io_context& loop, ready_queue& ready) : loop_(loop), ready_(ready) {}
   loop_inbox(const loop_inbox&) = delete;
   loop_inbox& operator=(const loop_inbox&) = delete;
 
-  /// Any thread: resume `h` on the loop thread.
+  /// Any thread: resume `h` on the loop.
   ///
   /// Once `h` is in the list, the loop may resume its coroutine, the pipeline may finish and
   /// this inbox be destroyed: so the count goes up first, and the unlock is the last touch.
@@ -145,6 +156,31 @@ class loop_inbox {
     items_.push_back(std::move(h));
     if (sleeping_.load(std::memory_order_seq_cst)) schedule();
   }
+
+  /// A pool thread: resume `h`, the coroutine whose call it just ran. As `push`; then, where
+  /// pool threads may drive (`allow_drivers`) and completions were already waiting when this
+  /// one came, the loop's role is free and nothing else holds it, this thread drains them and
+  /// runs what they make ready. (A pool thread outlives the inbox's last push: the runtime
+  /// joins the pool before it goes, so touching the inbox after the push is safe here.)
+  void complete(resume_handler h) {
+    const bool behind = pending_.load(std::memory_order_seq_cst) >= drive_after;
+    push(std::move(h));
+    if (!behind || !drivers_allowed_) return;
+    while (pending_.load(std::memory_order_seq_cst) > 0 && try_take_role()) {
+      drives_.fetch_add(1, std::memory_order_relaxed);
+      {
+        ready_queue::scope local(ready_);
+        for (int round = 0; round < max_drive_rounds; ++round) {
+          if (pending()) schedule();
+          if (loop_.poll() == 0) break;
+        }
+      }
+      release_role();
+    }
+  }
+
+  /// Before the loop starts: whether pool threads may take the loop's role (`complete`).
+  void allow_drivers(bool allow) noexcept { drivers_allowed_ = allow; }
 
   /// Whether completions wait to be drained.
   [[nodiscard]] bool pending() const noexcept {
@@ -157,8 +193,33 @@ class loop_inbox {
       asio::post(loop_, [this] { drain(); });
   }
 
-  /// The loop thread, around a blocking wait: a push while it sleeps posts a drain (a wake-up).
-  /// Returns false (and stays awake) if something arrived meanwhile.
+  // ---- the loop's role ----------------------------------------------------------------------
+
+  [[nodiscard]] bool try_take_role() noexcept {
+    return !role_.load(std::memory_order_relaxed) &&
+           !role_.exchange(true, std::memory_order_acquire);
+  }
+  void take_role() noexcept {
+    for (unsigned spins = 1; !try_take_role(); ++spins) {
+      cpu_relax();
+      if (spins % 64 == 0) std::this_thread::yield();
+    }
+  }
+  void release_role() noexcept { role_.store(false, std::memory_order_seq_cst); }
+  [[nodiscard]] bool role_taken() const noexcept { return role_.load(std::memory_order_relaxed); }
+
+  /// How many times a pool thread has taken the role (the loop thread compares two readings).
+  [[nodiscard]] std::size_t drives() const noexcept {
+    return drives_.load(std::memory_order_relaxed);
+  }
+
+  /// The loop thread, not holding the role, when pool threads have been doing its work: keeps
+  /// out of their way (off the core they need) for a while. Anything posted meanwhile runs when
+  /// a pool thread next takes the role, or when the loop thread comes back.
+  static void step_aside() { std::this_thread::sleep_for(aside); }
+
+  /// The loop thread, holding the role, around a blocking wait: a push while it sleeps posts a
+  /// drain (a wake-up). Returns false (and stays awake) if something arrived meanwhile.
   bool go_to_sleep() noexcept {
     sleeping_.store(true, std::memory_order_seq_cst);
     if (pending_.load(std::memory_order_seq_cst) > 0) {
@@ -170,7 +231,15 @@ class loop_inbox {
   void wake_up() noexcept { sleeping_.store(false, std::memory_order_relaxed); }
 
  private:
-  // On the loop thread, inside a handler: resumes every completion that has arrived.
+  // Completions already waiting when a pool thread brings one: the loop thread is not keeping
+  // up (not scheduled, or busy), and the pool thread takes the role if it is free. One waiting
+  // is normal between two looks of a running loop thread; two are not.
+  static constexpr std::size_t drive_after = 2;
+  // A pool thread drives for at most this many rounds of handlers, then goes back to its calls.
+  static constexpr int max_drive_rounds = 64;
+  static constexpr std::chrono::microseconds aside{200};
+
+  // The role holder, inside a handler: resumes every completion that has arrived.
   void drain() {
     scheduled_.store(false, std::memory_order_release);
     {
@@ -183,42 +252,66 @@ class loop_inbox {
   }
 
   asio::io_context& loop_;
+  ready_queue& ready_;
+  bool drivers_allowed_ = false;  // set before the loop starts
   spin_lock lock_;  // a push or a swap: a few instructions (spin.hpp says why not a mutex)
   std::vector<resume_handler> items_;     // guarded by lock_
-  std::vector<resume_handler> draining_;  // loop thread
+  std::vector<resume_handler> draining_;  // the role holder
   std::atomic<std::size_t> pending_{0};
   std::atomic<bool> scheduled_{false};
   std::atomic<bool> sleeping_{false};
+  alignas(64) std::atomic<bool> role_{false};
+  std::atomic<std::size_t> drives_{0};
 };
 
-/// Runs the loop until it stops: handlers, then the inbox, spinning briefly before it sleeps.
-/// `idle()` runs now and then while it spins with nothing to do (and every 64 rounds of
-/// handlers when it never has nothing to do); `before_sleep()` each time it is about to block.
+/// Runs the loop until it stops: handlers, then the inbox, spinning briefly before it sleeps;
+/// it holds the loop's role while it runs them and while it sleeps. `idle()` runs now and then
+/// while it spins with nothing to do (and every 64 rounds of handlers when it never has nothing
+/// to do); `before_sleep()` each time it is about to block.
 template <class Idle, class BeforeSleep>
 void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep before_sleep) {
   unsigned busy_rounds = 0;
   while (!loop.stopped()) {
-    if (loop.poll() > 0) {
+    std::size_t ran = 0;
+    if (inbox.try_take_role()) {
+      ran = loop.poll();
+      if (ran == 0 && inbox.pending()) {
+        inbox.schedule();
+        ran = loop.poll();
+      }
+      inbox.release_role();
+    }
+    if (ran > 0) {
       if (++busy_rounds % 64 == 0) idle();  // a loop that is never idle still looks now and then
       continue;
     }
-    if (inbox.pending()) {
-      inbox.schedule();
-      continue;
-    }
+    const std::size_t drives = inbox.drives();
     unsigned round = 0;
     const bool busy = spin_until([&] {
-      // The inbox is an atomic read; the loop's own queue takes a lock, so look less often.
-      if (loop.stopped() || inbox.pending()) return true;
+      // The inbox is an atomic read; the loop's own queue takes a lock, so look less often. A
+      // completion that a pool thread is draining with the role is not the loop thread's.
+      if (loop.stopped() || (inbox.pending() && !inbox.role_taken())) return true;
       if (++round % 8 != 0) return false;
       idle();
-      return loop.poll() > 0;
+      if (!inbox.try_take_role()) return false;  // a pool thread runs the loop's work now
+      const bool got = loop.poll() > 0;
+      inbox.release_role();
+      return got;
     });
     if (busy) continue;
+    if (inbox.drives() != drives) {  // pool threads did the loop's work while it spun
+      loop_inbox::step_aside();
+      continue;
+    }
+    inbox.take_role();
     before_sleep();
-    if (!inbox.go_to_sleep()) continue;
+    if (!inbox.go_to_sleep()) {
+      inbox.release_role();
+      continue;
+    }
     loop.run_one();
     inbox.wake_up();
+    inbox.release_role();
   }
 }
 
