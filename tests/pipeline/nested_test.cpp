@@ -1,5 +1,5 @@
 // A pipeline that reads another from its own stages: from a source callable or from a loop
-// (awaitable) stage, both on the outer pipeline's loop thread. Each pipeline's coroutines must
+// (awaitable) stage, both on the outer pipeline's loop. Each pipeline's coroutines must
 // keep running on their own loop, whoever wakes them.
 
 #include <spdl/pipeline.hpp>

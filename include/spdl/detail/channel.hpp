@@ -16,7 +16,7 @@
 namespace spdl::detail {
 
 // spdl::channel (see <spdl/async/channel.hpp>, which documents it for users): a bounded FIFO
-// between coroutines on one loop thread, with end of stream, cancellation and epoch boundaries
+// between coroutines of one loop (one thread at a time), with end of stream, cancellation and epoch boundaries
 // in-band.
 template <class T>
 class channel {

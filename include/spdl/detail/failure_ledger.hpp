@@ -1,5 +1,5 @@
 #pragma once
-// Failure accounting, on the loop thread: each node's calls and failed calls judged against its
+// Failure accounting, on the loop: each node's calls and failed calls judged against its
 // budget (its own, or the one the pipeline's stages share), each failed item reported (to
 // build_options::on_failure, or logged), and the failures that ended stages, for the consumer.
 

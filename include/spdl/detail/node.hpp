@@ -29,14 +29,14 @@ struct failure_counter {
 class node {
  public:
   virtual ~node() = default;
-  /// Starts the node's coroutines (on the loop thread).
+  /// Starts the node's coroutines (on the loop).
   virtual void spawn(runtime& rt) = 0;
   /// Shutdown or upstream cancellation: drop the output queue's items and wake its waiters.
   virtual void cancel_output() = 0;
   /// The stage failed: wake whatever of it waits for anything but its queues.
   virtual void on_failed() {}
   virtual queue_stats output_stats(std::chrono::nanoseconds elapsed, clock::time_point now) const = 0;
-  /// Items in the output queue now (on the loop thread).
+  /// Items in the output queue now (on the loop).
   [[nodiscard]] virtual std::size_t queued() const noexcept = 0;
   /// Whether the node runs user code that is promised the loop thread itself (an awaitable
   /// stage's function). Where none does, pool threads may take the loop's role (scheduler.hpp).

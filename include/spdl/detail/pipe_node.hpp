@@ -1,6 +1,7 @@
 #pragma once
-// A pipe stage: `concurrency` long-lived coroutines on the loop thread, each looping receive ->
-// call -> send. A function returning asio::awaitable runs on the loop; a plain one is handed to
+// A pipe stage: `concurrency` long-lived coroutines on the loop, each looping receive ->
+// call -> send. A function returning asio::awaitable runs on the loop (and then the loop stays
+// on the loop thread: scheduler.hpp); a plain one is handed to
 // the worker pool (or the stage's executor) without allocation, and its worker resumes through
 // the loop's inbox. Input or completion order, epoch boundaries, failure budgets.
 

@@ -151,7 +151,7 @@ class runtime {
 
   [[nodiscard]] const build_options& options() const noexcept { return options_; }
 
-  // ---- loop side (called on the loop thread only) ------------------------------------------------
+  // ---- loop side (called on the loop only: by the thread that holds its role) -------------------
 
   [[nodiscard]] asio::io_context& loop() noexcept { return loop_; }
   [[nodiscard]] worker_pool& pool() noexcept { return *pool_; }
@@ -263,13 +263,13 @@ class runtime {
   // coroutine frames may still refer to nodes while the loop is torn down.
   std::vector<std::unique_ptr<node>> nodes_;
   sink_control& sink_;                // the last node
-  failure_ledger ledger_;             // loop thread
+  failure_ledger ledger_;             // the loop
   std::unique_ptr<tracer> trace_;     // (its events name the nodes' stages)
-  std::size_t live_ = 0;              // loop thread
-  bool stopping_ = false;             // loop thread
+  std::size_t live_ = 0;              // the loop
+  bool stopping_ = false;             // the loop
 
   // Before the loop: the slots of abandoned coroutines may be touched while it is torn down.
-  std::deque<asio::cancellation_signal> stop_signals_;  // loop thread; one per spawned coroutine
+  std::deque<asio::cancellation_signal> stop_signals_;  // the loop; one per spawned coroutine
   asio::io_context loop_{1};
   ready_queue ready_{loop_};
   loop_inbox inbox_{loop_, ready_};

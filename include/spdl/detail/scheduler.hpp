@@ -15,13 +15,15 @@
 // while completions wait undrained (the loop thread is not running: on a busy machine it waits
 // for a core) takes the role and drains them itself, with what they make ready: the item goes
 // on without waiting for the loop thread to be scheduled. The loop thread, finding that pool
-// threads do its work, steps aside for a while (`loop_inbox::step_aside`).
+// threads do its work, steps aside for a while (`loop_inbox::step_aside`), and every pool
+// completion then drives.
 //
 // `run_loop` is the loop thread's body. The worker pool (`worker_pool.hpp`) runs blocking calls
 // and comes back through the inbox.
 
 #include <spdl/detail/asio.hpp>
 #include <spdl/detail/spin.hpp>
+#include <spdl/detail/worker_pool.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -34,9 +36,10 @@
 
 namespace spdl::detail {
 
-/// Coroutines made ready on a loop thread, resumed together from one posted handler instead of
-/// one post (and two allocations) each. A loop thread installs one with `scope`; elsewhere a
-/// resumption is a plain post.
+/// Coroutines made ready on a loop, resumed together from one posted handler instead of one post
+/// (and two allocations) each. The thread that holds a loop's role (its loop thread, or a pool
+/// thread doing its work) installs the loop's queue with `scope`; elsewhere a resumption is a
+/// plain post.
 ///
 /// Only the coroutines of this queue's own loop go through it (see `owns`): a loop thread may
 /// wake a coroutine of another loop (a stage of one pipeline reading another pipeline's sink),
@@ -45,7 +48,7 @@ class ready_queue {
  public:
   explicit ready_queue(asio::io_context& ctx) : ctx_(ctx) {}
 
-  /// The queue of the loop thread calling, if it has one.
+  /// The queue of the loop whose role the calling thread holds, if any.
   static ready_queue*& current() noexcept {
     static thread_local ready_queue* q = nullptr;
     return q;
@@ -158,24 +161,27 @@ class loop_inbox {
   }
 
   /// A pool thread: resume `h`, the coroutine whose call it just ran. As `push`; then, where
-  /// pool threads may drive (`allow_drivers`) and completions were already waiting when this
-  /// one came, the loop's role is free and nothing else holds it, this thread drains them and
-  /// runs what they make ready. (A pool thread outlives the inbox's last push: the runtime
-  /// joins the pool before it goes, so touching the inbox after the push is safe here.)
+  /// pool threads may drive (`allow_drivers`), completions were already waiting when this one
+  /// came (or the loop thread stands aside), and the loop's role is free, this thread drains
+  /// them and runs what they make ready, for a bounded while. (A pool thread outlives the
+  /// inbox's last push: the runtime joins the pool before it goes, so touching the inbox after
+  /// the push is safe here.)
   void complete(resume_handler h) {
-    const bool behind = pending_.load(std::memory_order_seq_cst) >= drive_after;
+    const bool behind = aside_.load(std::memory_order_relaxed) ||
+                        pending_.load(std::memory_order_seq_cst) >= drive_after;
     push(std::move(h));
     if (!behind || !drivers_allowed_) return;
-    while (pending_.load(std::memory_order_seq_cst) > 0 && try_take_role()) {
+    for (int drive = 0; drive < max_drives; ++drive) {
+      if (pending_.load(std::memory_order_seq_cst) == 0 || loop_.stopped() || !try_take_role())
+        return;
+      if (drive == 0) worker_pool::step_out();  // the loop's work may block: a source's read
       drives_.fetch_add(1, std::memory_order_relaxed);
-      {
-        ready_queue::scope local(ready_);
-        for (int round = 0; round < max_drive_rounds; ++round) {
-          if (pending()) schedule();
-          if (loop_.poll() == 0) break;
-        }
+      role_guard held(*this);
+      ready_queue::scope local(ready_);
+      for (int handlers = 0; handlers < max_drive_handlers; ++handlers) {
+        if (pending()) schedule();
+        if (loop_.poll_one() == 0) break;
       }
-      release_role();
     }
   }
 
@@ -199,12 +205,6 @@ class loop_inbox {
     return !role_.load(std::memory_order_relaxed) &&
            !role_.exchange(true, std::memory_order_acquire);
   }
-  void take_role() noexcept {
-    for (unsigned spins = 1; !try_take_role(); ++spins) {
-      cpu_relax();
-      if (spins % 64 == 0) std::this_thread::yield();
-    }
-  }
   void release_role() noexcept { role_.store(false, std::memory_order_seq_cst); }
   [[nodiscard]] bool role_taken() const noexcept { return role_.load(std::memory_order_relaxed); }
 
@@ -214,9 +214,14 @@ class loop_inbox {
   }
 
   /// The loop thread, not holding the role, when pool threads have been doing its work: keeps
-  /// out of their way (off the core they need) for a while. Anything posted meanwhile runs when
-  /// a pool thread next takes the role, or when the loop thread comes back.
-  static void step_aside() { std::this_thread::sleep_for(aside); }
+  /// out of their way (off the core they need) for a while. Meanwhile every pool completion
+  /// drives; anything else posted (a timer, a merge reader's item, stop) runs when a pool thread
+  /// next takes the role, or when the loop thread comes back.
+  void step_aside() {
+    aside_.store(true, std::memory_order_relaxed);
+    std::this_thread::sleep_for(aside);
+    aside_.store(false, std::memory_order_relaxed);
+  }
 
   /// The loop thread, holding the role, around a blocking wait: a push while it sleeps posts a
   /// drain (a wake-up). Returns false (and stays awake) if something arrived meanwhile.
@@ -235,9 +240,19 @@ class loop_inbox {
   // up (not scheduled, or busy), and the pool thread takes the role if it is free. One waiting
   // is normal between two looks of a running loop thread; two are not.
   static constexpr std::size_t drive_after = 2;
-  // A pool thread drives for at most this many rounds of handlers, then goes back to its calls.
-  static constexpr int max_drive_rounds = 64;
+  // A pool thread runs at most this many handlers with the role, and takes it at most this many
+  // times in a row, then goes back to its calls.
+  static constexpr int max_drive_handlers = 64;
+  static constexpr int max_drives = 4;
   static constexpr std::chrono::microseconds aside{200};
+
+  struct role_guard {
+    loop_inbox& inbox;
+    explicit role_guard(loop_inbox& i) noexcept : inbox(i) {}
+    ~role_guard() { inbox.release_role(); }
+    role_guard(const role_guard&) = delete;
+    role_guard& operator=(const role_guard&) = delete;
+  };
 
   // The role holder, inside a handler: resumes every completion that has arrived.
   void drain() {
@@ -262,6 +277,7 @@ class loop_inbox {
   std::atomic<bool> sleeping_{false};
   alignas(64) std::atomic<bool> role_{false};
   std::atomic<std::size_t> drives_{0};
+  std::atomic<bool> aside_{false};  // the loop thread stands aside (step_aside)
 };
 
 /// Runs the loop until it stops: handlers, then the inbox, spinning briefly before it sleeps;
@@ -299,11 +315,17 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep 
       return got;
     });
     if (busy) continue;
-    if (inbox.drives() != drives) {  // pool threads did the loop's work while it spun
-      loop_inbox::step_aside();
+    const bool pool_drove = inbox.drives() != drives;
+    if (pool_drove || !inbox.try_take_role()) {
+      // Pool threads did the loop's work while it spun, or one holds the role now (perhaps for
+      // long: a source that blocks): keep off their core, with the consumer served first.
+      if (inbox.try_take_role()) {
+        before_sleep();
+        inbox.release_role();
+      }
+      inbox.step_aside();
       continue;
     }
-    inbox.take_role();
     before_sleep();
     if (!inbox.go_to_sleep()) {
       inbox.release_role();

@@ -1,5 +1,5 @@
 #pragma once
-// The hand-off from the loop thread to the consumer thread: the only queue that crosses threads.
+// The hand-off from the loop to the consumer thread: the only queue that crosses threads.
 //
 // A single-producer single-consumer ring: the sink writer (a coroutine on the loop) pushes, the
 // consumer pops, and neither takes a lock on the way. A lock and a wake-up are spent only when a
@@ -154,7 +154,7 @@ class sink_queue {
   }
 
  public:
-  /// Items queued now (the writer's view: exact on the loop thread, a snapshot elsewhere).
+  /// Items queued now (the writer's view: exact on the loop, a snapshot elsewhere).
   [[nodiscard]] std::size_t size() const noexcept {
     return static_cast<std::size_t>(tail_.load(std::memory_order_relaxed) - head_.load(std::memory_order_relaxed));
   }

@@ -1,5 +1,5 @@
 #pragma once
-// The source: pulls items from a range or a callable on the loop thread, one pass per epoch.
+// The source: pulls items from a range or a callable on the loop, one pass per epoch.
 
 #include <spdl/detail/clock.hpp>
 #include <spdl/detail/runtime.hpp>

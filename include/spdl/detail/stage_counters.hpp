@@ -1,5 +1,5 @@
 #pragma once
-// Counters behind spdl::stage_stats; owned and updated by the loop thread only.
+// Counters behind spdl::stage_stats; owned and updated by the loop only.
 //
 // Every call is counted; not every call is timed. Reading the clock twice costs tens of ns, as
 // much as a whole call of a cheap stage (a range's next item, `x + 1` on the loop: a third of

@@ -3,8 +3,9 @@
 // (build_options::report_stats_interval, to on_stats or stderr) and the last one at the end, and
 // the queues' occupancy sampled into the trace every millisecond.
 //
-// Threads: launch(), stop() and finish() run on the loop thread, which owns the timers and
-// `finished_at_`; snapshot() runs there too, or on any thread once the loop has joined.
+// Threads: launch(), stop() and finish() run on the loop (scheduler.hpp: the loop thread, or a
+// pool thread doing its work), which owns the timers and `finished_at_`; snapshot() runs there
+// too, or on any thread once the loop has joined.
 
 #include <spdl/detail/asio.hpp>
 #include <spdl/detail/clock.hpp>
@@ -130,8 +131,8 @@ class stats_reporter {
   tracer* trace_;
   std::vector<std::string> queue_names_;  // the trace's counters
   std::optional<clock::time_point> started_at_;
-  std::optional<clock::time_point> finished_at_;  // loop thread (read after join)
-  bool stopping_ = false;                         // loop thread
+  std::optional<clock::time_point> finished_at_;  // the loop (read after join)
+  bool stopping_ = false;                         // the loop
   std::optional<asio::steady_timer> stats_timer_;
   std::optional<asio::steady_timer> trace_timer_;
 };

@@ -96,6 +96,20 @@ class worker_pool {
     wake_one();
   }
 
+  /// On a pool thread, inside a job: the thread goes to do something else for a while (the
+  /// loop's work, which may block: a source that reads a file), so it stops counting as
+  /// available. Jobs posted meanwhile then wake a sleeper instead of waiting for it, and one is
+  /// woken for the jobs queued already. Elsewhere: nothing.
+  static void step_out() {
+    thread_state* self = current();
+    if (self == nullptr) return;
+    worker_pool& pool = *self->pool;
+    pool.set_available(*self, false);
+    if (pool.queued_.load(std::memory_order_seq_cst) > 0 &&
+        pool.available_.load(std::memory_order_seq_cst) == 0)
+      pool.wake_one();
+  }
+
   /// Lets the threads finish the jobs already posted, then joins them.
   void join() {
     {
@@ -143,18 +157,30 @@ class worker_pool {
   // Queued jobs that no thread has touched for this long get a sleeper woken (see watch).
   static constexpr std::chrono::microseconds stall{20};
 
+  // A pool thread's own: whether it is counted in available_.
+  struct thread_state {
+    worker_pool* pool;
+    bool available = false;
+  };
+  static thread_state*& current() noexcept {
+    static thread_local thread_state* self = nullptr;
+    return self;
+  }
+  void set_available(thread_state& self, bool a) {
+    if (a == self.available) return;
+    self.available = a;
+    if (a)
+      available_.fetch_add(1, std::memory_order_seq_cst);
+    else
+      available_.fetch_sub(1, std::memory_order_seq_cst);
+  }
+
   void work() {
+    thread_state self{this};
+    current() = &self;
+    auto set_available = [&](bool a) { this->set_available(self, a); };
     job j{};
     bool short_jobs = false;  // the last job this thread ran was short
-    bool available = false;   // counted in available_
-    auto set_available = [&](bool a) {
-      if (a == available) return;
-      available = a;
-      if (a)
-        available_.fetch_add(1, std::memory_order_seq_cst);
-      else
-        available_.fetch_sub(1, std::memory_order_seq_cst);
-    };
     auto has_job = [this] {
       return queued_.load(std::memory_order_seq_cst) > 0 ||
              stopping_.load(std::memory_order_seq_cst);

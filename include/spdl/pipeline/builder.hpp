@@ -55,8 +55,8 @@ class pipeline_builder {
  public:
   /// The source: any input range, stored by value (an lvalue container is copied, an rvalue one
   /// moved in; elements of an owned container are moved out, never copied, unless the source is
-  /// continuous). The item type is `std::ranges::range_value_t<R>`. It is iterated on the loop
-  /// thread: keep it cheap. With `{.continuous = true}` it is read once per epoch, forever (see
+  /// continuous). The item type is `std::ranges::range_value_t<R>`. It is iterated on the loop (one
+  /// thread at a time: the loop thread, or a pool thread doing the loop's work): keep it cheap. With `{.continuous = true}` it is read once per epoch, forever (see
   /// source_options).
   template <std::ranges::input_range R>
   auto add_source(R&& range, source_options options = {}) && {
