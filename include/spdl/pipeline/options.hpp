@@ -39,9 +39,8 @@ struct source_options {
 /// Options of `pipe(f, options)`.
 struct pipe_options {
   /// Maximum number of calls of `f` in flight at once (>= 1); the stage holds at most this
-  /// many items. Calls of a plain `f` travel to the worker pool and back this many at a time
-  /// at most, so on cores busy with other work a stage of cheap calls (microseconds) runs
-  /// faster with more than the pool has threads: each trip waits for a thread to be scheduled.
+  /// many items. For calls of milliseconds, a little more than the pool's threads keeps every
+  /// thread busy; for calls of microseconds, more buys nothing and costs hand-offs.
   std::size_t concurrency = 1;
   output_order order = output_order::completion;
   /// Shown in statistics and failure reports; defaults to "pipe<index>".
