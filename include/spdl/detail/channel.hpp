@@ -16,8 +16,8 @@
 namespace spdl::detail {
 
 // spdl::channel (see <spdl/async/channel.hpp>, which documents it for users): a bounded FIFO
-// between coroutines of one loop (one thread at a time), with end of stream, cancellation and epoch boundaries
-// in-band.
+// between coroutines of one loop (run by one thread at a time), with end of stream, cancellation
+// and epoch boundaries in-band.
 template <class T>
 class channel {
  public:

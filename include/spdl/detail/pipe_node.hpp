@@ -1,9 +1,9 @@
 #pragma once
-// A pipe stage: `concurrency` long-lived coroutines on the loop, each looping receive ->
-// call -> send. A function returning asio::awaitable runs on the loop (and then the loop stays
-// on the loop thread: scheduler.hpp); a plain one is handed to
-// the worker pool (or the stage's executor) without allocation, and its worker resumes through
-// the loop's inbox. Input or completion order, epoch boundaries, failure budgets.
+// A pipe stage: `concurrency` long-lived coroutines on the loop, each looping receive -> call ->
+// send. A function returning asio::awaitable runs on the loop (which then stays on the loop
+// thread: scheduler.hpp); a plain one is handed to the worker pool (or the stage's executor)
+// without allocation, and its worker resumes through the loop's inbox. Input or completion
+// order, epoch boundaries, failure budgets.
 
 #include <spdl/detail/channel.hpp>
 #include <spdl/detail/asio.hpp>

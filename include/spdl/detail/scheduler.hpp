@@ -29,8 +29,8 @@
 #include <chrono>
 #include <cstddef>
 #include <mutex>
-#include <thread>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
