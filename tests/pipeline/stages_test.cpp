@@ -427,6 +427,51 @@ TEST_CASE("on busy cores pool threads may do the loop's work, one thread at a ti
   }
 }
 
+TEST_CASE("a loop thread with nothing to do lets pool threads carry the items", "[pipeline][threads]") {
+  // Calls of 2 ms: between two completions the loop thread has nothing to do. Where no stage
+  // needs it, it dozes without the loop's role rather than be woken for each completion, and
+  // the pool thread that finishes a call runs the loop's work itself (the source's reads among
+  // it). A consumer slower than the pipeline keeps the sink full, so the writer waits for room
+  // and the consumer wakes it each time through the dozing loop. Every item comes out, in order.
+  static thread_local bool pool_thread = false;
+  const int n = 40;
+  int next = 0;
+  int source_on_pool = 0;
+  std::atomic<bool> inside{false};
+  bool overlapped = false;
+  std::vector<int> out;
+  {
+    auto p = spdl::pipeline_builder()
+                 .add_source([&]() -> std::optional<int> {
+                   if (inside.exchange(true)) overlapped = true;
+                   if (pool_thread) ++source_on_pool;
+                   std::optional<int> item;
+                   if (next < n) item = next++;
+                   inside = false;
+                   return item;
+                 })
+                 .pipe(
+                     [](int x) {
+                       pool_thread = true;
+                       std::this_thread::sleep_for(2ms);
+                       return x;
+                     },
+                     {.concurrency = 2, .order = spdl::output_order::input})
+                 .add_sink(1)
+                 .build({.num_threads = 2});
+    for (int x : p) {
+      out.push_back(x);
+      if (x % 4 == 0) std::this_thread::sleep_for(5ms);  // now and then slower than the pool
+    }
+  }  // joined: what the source wrote is ours to read
+  std::vector<int> expected(n);
+  std::iota(expected.begin(), expected.end(), 0);
+  CHECK(out == expected);
+  CHECK(!overlapped);
+  INFO("source calls on pool threads: " << source_on_pool);
+  CHECK(source_on_pool > 0);
+}
+
 TEST_CASE("every pool thread is still there after a long run of short calls", "[pipeline][threads]") {
   // 20,000 calls of nanoseconds (idle threads race for each, and most of them sleep), then three
   // calls that each wait until all three run at once: a thread that left the pool, or one left

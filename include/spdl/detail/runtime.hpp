@@ -129,7 +129,7 @@ class runtime {
     }
     if (!stop_requested_) {
       stop_requested_ = true;
-      asio::post(loop_, [this] { cancel_all(); });
+      inbox_.post([this] { cancel_all(); });
     }
     return true;
   }
@@ -142,7 +142,7 @@ class runtime {
         lock.unlock();
         std::promise<pipeline_stats> result;
         auto future = result.get_future();
-        asio::post(loop_, [this, &result] { result.set_value(reporter_.snapshot()); });
+        inbox_.post([this, &result] { result.set_value(reporter_.snapshot()); });
         return future.get();
       }
     }
@@ -248,6 +248,7 @@ class runtime {
     }
     if (started) {
       guard_.reset();
+      inbox_.wake();
       if (loop_thread_.joinable()) loop_thread_.join();
       if (pool_) pool_->join();
     } else if (!stop_requested()) {

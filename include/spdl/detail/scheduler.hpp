@@ -4,8 +4,9 @@
 //
 // - the ready queue, for coroutines another coroutine of the same loop wakes (a channel's send,
 //   an epoch wait, a turn): resumed together from one posted handler per round;
-// - the inbox, for coroutines another thread wakes (a pool call done, a merge's reader): a
-//   lock-guarded list the loop drains in batches, spinning on its count before it sleeps;
+// - the inbox, for coroutines another thread wakes (a pool call done, a merge's reader, the
+//   consumer making room in the sink): a lock-guarded list the loop drains in batches, spinning
+//   on its count before it sleeps;
 // - a plain post, for a coroutine of another loop.
 //
 // "The loop" is a role: the right to run the pipeline's io_context, and so every coroutine of
@@ -18,6 +19,16 @@
 // threads do its work, steps aside for a while (`loop_inbox::step_aside`), and every pool
 // completion then drives.
 //
+// Where pool threads may drive, the loop thread with nothing to do does not sleep holding the
+// role (a completion would then have to wake it, once per item): it lets the role go and dozes
+// (`loop_inbox::doze`), and every pool completion drives. What else needs the loop wakes it: a
+// push from a thread that does not drive, a post through the inbox (stop, a statistics
+// snapshot), the end of the pipeline; anything else (a trace timer) waits at most `doze_limit`.
+// On a busy machine this matters beyond the wake-ups saved: a thread woken once a millisecond
+// sits runnable behind other programs' threads most of the time, and the kernel, counting it
+// as load, then tends to put the pool's threads on one core (the image pipeline with one core
+// busy ran 1.2-1.5x slower than plain threads in about a third of the runs).
+//
 // `run_loop` is the loop thread's body. The worker pool (`worker_pool.hpp`) runs blocking calls
 // and comes back through the inbox.
 
@@ -27,6 +38,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <mutex>
 #include <optional>
@@ -149,30 +161,40 @@ class loop_inbox {
   loop_inbox(const loop_inbox&) = delete;
   loop_inbox& operator=(const loop_inbox&) = delete;
 
-  /// Any thread: resume `h` on the loop.
+  /// Any thread: resume `h` on the loop (waking the loop thread, however it waits).
   ///
   /// Once `h` is in the list, the loop may resume its coroutine, the pipeline may finish and
   /// this inbox be destroyed: so the count goes up first, and the unlock is the last touch.
-  void push(resume_handler h) {
-    pending_.fetch_add(1, std::memory_order_seq_cst);
-    std::lock_guard lock(lock_);
-    items_.push_back(std::move(h));
-    if (sleeping_.load(std::memory_order_seq_cst)) schedule();
+  void push(resume_handler h) { push(std::move(h), /*wake_dozer_too=*/true); }
+
+  /// Any thread: run `f` on the loop, waking a dozing loop thread for it.
+  template <class F>
+  void post(F&& f) {
+    asio::post(loop_, std::forward<F>(f));
+    wake();
+  }
+
+  /// Any thread: a dozing loop thread looks at the loop now.
+  void wake() {
+    if (dozing_.load(std::memory_order_seq_cst)) wake_dozer();
   }
 
   /// A pool thread: resume `h`, the coroutine whose call it just ran. As `push`; then, where
   /// pool threads may drive (`allow_drivers`), completions were already waiting when this one
-  /// came (or the loop thread stands aside), and the loop's role is free, this thread drains
-  /// them and runs what they make ready, for a bounded while. (A pool thread outlives the
-  /// inbox's last push: the runtime joins the pool before it goes, so touching the inbox after
-  /// the push is safe here.)
+  /// came (or the loop thread stands aside or dozes), and the loop's role is free, this thread
+  /// drains them and runs what they make ready, for a bounded while. (A pool thread outlives
+  /// the inbox's last push: the runtime joins the pool before it goes, so touching the inbox
+  /// after the push is safe here.)
   void complete(resume_handler h) {
-    const bool behind = aside_.load(std::memory_order_relaxed) ||
-                        pending_.load(std::memory_order_seq_cst) >= drive_after;
-    push(std::move(h));
-    if (!behind || !drivers_allowed_) return;
+    const bool drive = drivers_allowed_ && (aside_.load(std::memory_order_relaxed) ||
+                                            pending_.load(std::memory_order_seq_cst) >= drive_after);
+    push(std::move(h), !drive);
+    if (!drive) return;
     for (int drive = 0; drive < max_drives; ++drive) {
-      if (pending_.load(std::memory_order_seq_cst) == 0 || loop_.stopped() || !try_take_role())
+      // With the role held elsewhere, its holder runs this completion: it looks at the count
+      // after it lets the role go (both seq_cst), and wakes the loop thread if it leaves any.
+      if (pending_.load(std::memory_order_seq_cst) == 0 || loop_.stopped() ||
+          role_.load(std::memory_order_seq_cst) || !try_take_role())
         return;
       if (drive == 0) worker_pool::step_out();  // the loop's work may block: a source's read
       drives_.fetch_add(1, std::memory_order_relaxed);
@@ -183,10 +205,13 @@ class loop_inbox {
         if (loop_.poll_one() == 0) break;
       }
     }
+    // This thread's turns are used up with completions left: a dozing loop thread takes them.
+    if (pending_.load(std::memory_order_seq_cst) > 0) wake();
   }
 
   /// Before the loop starts: whether pool threads may take the loop's role (`complete`).
   void allow_drivers(bool allow) noexcept { drivers_allowed_ = allow; }
+  [[nodiscard]] bool drivers_allowed() const noexcept { return drivers_allowed_; }
 
   /// Whether completions wait to be drained.
   [[nodiscard]] bool pending() const noexcept {
@@ -223,6 +248,22 @@ class loop_inbox {
     aside_.store(false, std::memory_order_relaxed);
   }
 
+  /// The loop thread, not holding the role, with nothing to do, where pool threads may drive:
+  /// sleeps until something needs it (a push or post from a thread that does not drive, the
+  /// pipeline's end) or `doze_limit` passes. Meanwhile every pool completion drives.
+  void doze() {
+    std::unique_lock guard(doze_mutex_);
+    aside_.store(true, std::memory_order_relaxed);
+    dozing_.store(true, std::memory_order_seq_cst);
+    // Completions waiting with the role free are this thread's to run now; with the role held,
+    // its holder runs them (or wakes this thread when it leaves them: complete).
+    const bool idle = pending_.load(std::memory_order_seq_cst) == 0 || role_taken();
+    if (idle && !woken_) doze_cv_.wait_for(guard, doze_limit, [this] { return woken_; });
+    woken_ = false;
+    dozing_.store(false, std::memory_order_relaxed);
+    aside_.store(false, std::memory_order_relaxed);
+  }
+
   /// The loop thread, holding the role, around a blocking wait: a push while it sleeps posts a
   /// drain (a wake-up). Returns false (and stays awake) if something arrived meanwhile.
   bool go_to_sleep() noexcept {
@@ -245,6 +286,9 @@ class loop_inbox {
   static constexpr int max_drive_handlers = 64;
   static constexpr int max_drives = 4;
   static constexpr std::chrono::microseconds aside{200};
+  // The longest doze. What needs the loop wakes it sooner; this bounds what does not: a trace
+  // timer, and jobs queued behind a call that proved long (worker_pool::watch runs on the loop).
+  static constexpr std::chrono::milliseconds doze_limit{20};
 
   struct role_guard {
     loop_inbox& inbox;
@@ -253,6 +297,23 @@ class loop_inbox {
     role_guard(const role_guard&) = delete;
     role_guard& operator=(const role_guard&) = delete;
   };
+
+  // A pool thread that will drive does not wake a dozing loop thread (`complete`).
+  void push(resume_handler h, bool wake_dozer_too) {
+    pending_.fetch_add(1, std::memory_order_seq_cst);
+    std::lock_guard lock(lock_);
+    items_.push_back(std::move(h));
+    if (sleeping_.load(std::memory_order_seq_cst))
+      schedule();
+    else if (wake_dozer_too && dozing_.load(std::memory_order_seq_cst))
+      wake_dozer();
+  }
+
+  void wake_dozer() {
+    std::lock_guard guard(doze_mutex_);
+    woken_ = true;
+    doze_cv_.notify_one();
+  }
 
   // The role holder, inside a handler: resumes every completion that has arrived.
   void drain() {
@@ -277,16 +338,22 @@ class loop_inbox {
   std::atomic<bool> sleeping_{false};
   alignas(64) std::atomic<bool> role_{false};
   std::atomic<std::size_t> drives_{0};
-  std::atomic<bool> aside_{false};  // the loop thread stands aside (step_aside)
+  std::atomic<bool> aside_{false};   // the loop thread stands aside or dozes: completions drive
+  std::atomic<bool> dozing_{false};  // the loop thread dozes: a push or post wakes it
+  std::mutex doze_mutex_;
+  std::condition_variable doze_cv_;
+  bool woken_ = false;  // guarded by doze_mutex_
 };
 
 /// Runs the loop until it stops: handlers, then the inbox, spinning briefly before it sleeps;
-/// it holds the loop's role while it runs them and while it sleeps. `idle()` runs now and then
-/// while it spins with nothing to do (and every 64 rounds of handlers when it never has nothing
-/// to do); `before_sleep()` each time it is about to block.
+/// it holds the loop's role while it runs them and while it sleeps (where pool threads may
+/// drive, it dozes instead, without the role). `idle()` runs now and then while it spins with
+/// nothing to do (and every 64 rounds of handlers when it never has nothing to do);
+/// `before_sleep()` each time it is about to block.
 template <class Idle, class BeforeSleep>
 void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep before_sleep) {
   unsigned busy_rounds = 0;
+  bool dozed = false;  // pool threads did the loop's work while this thread last dozed
   while (!loop.stopped()) {
     std::size_t ran = 0;
     if (inbox.try_take_role()) {
@@ -302,6 +369,17 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep 
       continue;
     }
     const std::size_t drives = inbox.drives();
+    if (dozed) {
+      // Pool threads did the loop's work while this thread dozed: doze again without spinning
+      // (a spin on a busy core keeps this thread runnable for a whole time slice).
+      if (inbox.try_take_role()) {
+        before_sleep();
+        inbox.release_role();
+      }
+      inbox.doze();
+      dozed = inbox.drives() != drives;
+      continue;
+    }
     unsigned round = 0;
     const bool busy = spin_until([&] {
       // The inbox is an atomic read; the loop's own queue takes a lock, so look less often. A
@@ -327,6 +405,13 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep 
       continue;
     }
     before_sleep();
+    if (inbox.drivers_allowed()) {
+      // Pool threads may do the loop's work: let them, and doze meanwhile.
+      inbox.release_role();
+      inbox.doze();
+      dozed = inbox.drives() != drives;
+      continue;
+    }
     if (!inbox.go_to_sleep()) {
       inbox.release_role();
       continue;

@@ -20,7 +20,10 @@ class sink_node final : public node, public sink_control {
   }
 
   sink_queue<T>& queue() noexcept { return queue_; }
-  void spawn(runtime& rt) override { rt.spawn(run(rt)); }
+  void spawn(runtime& rt) override {
+    queue_.attach(rt.inbox());
+    rt.spawn(run(rt));
+  }
   void cancel_output() override {}  // close_sink ends the stream, keeping what it holds
   void close_sink(std::vector<stage_failure> failures) override {
     queue_.close(std::move(failures));

@@ -30,6 +30,9 @@ class sink_queue {
 
   // ---- loop side (the single producer) ---------------------------------------------------------
 
+  /// Before the writer starts: the loop's inbox, through which the consumer wakes it.
+  void attach(loop_inbox& inbox) noexcept { inbox_ = &inbox; }
+
   enum class put_result { ok, full, closed };
 
   [[nodiscard]] bool has_room() const noexcept {
@@ -183,10 +186,17 @@ class sink_queue {
   }
 
   void wake_writer_locked() {
-    if (writer_.waiting()) {
-      writer_waiting_.store(false, std::memory_order_seq_cst);
-      writer_.resume();
-    }
+    if (!writer_.waiting()) return;
+    writer_waiting_.store(false, std::memory_order_seq_cst);
+    resume_handler h = std::move(*writer_.handler);
+    writer_.handler.reset();
+    // Off the loop (the consumer), through the loop's inbox: it wakes the loop thread however it
+    // waits.
+    ready_queue* q = ready_queue::current();
+    if (inbox_ != nullptr && (q == nullptr || !q->owns(h)))
+      inbox_->push(std::move(h));
+    else
+      resume_later(std::move(h));
   }
 
   // Waits until the item at `head` is there (true), or the deadline passes or the stream ends
@@ -237,6 +247,7 @@ class sink_queue {
   std::atomic<std::uint64_t> put_wait_ns_{0};
   std::atomic<std::uint64_t> get_wait_ns_{0};
 
+  loop_inbox* inbox_ = nullptr;
   std::mutex mutex_;
   std::condition_variable ready_;
   parked writer_;                         // guarded by mutex_

@@ -28,8 +28,10 @@ namespace spdl::detail {
 /// available: waking one for a job that an available thread takes a microsecond later costs the
 /// poster a system call. Where the guess is wrong (a job after short ones proves long), the
 /// loop thread, when it has nothing else to do, wakes a sleeper for jobs that have waited
-/// (`watch`); a thread that takes a job and sees more queued behind it wakes one too, unless its
-/// own jobs are short. So long jobs still run in parallel, and short ones never pay a wake-up.
+/// (`watch`; a loop thread that dozes while pool threads do its work looks at least every
+/// 20 ms: scheduler.hpp); a thread that takes a job and sees more queued behind it wakes one
+/// too, unless its own jobs are short. So long jobs still run in parallel, and short ones never
+/// pay a wake-up.
 class worker_pool {
  public:
   struct job {
