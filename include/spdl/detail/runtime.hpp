@@ -49,7 +49,7 @@ class runtime {
     // loop thread: an awaitable stage's function, the on_stats and on_failure hooks.
     bool loop_thread_only = options_.on_stats || options_.on_failure;
     for (const auto& n : nodes_) loop_thread_only = loop_thread_only || n->needs_loop_thread();
-    inbox_.allow_drivers(!loop_thread_only);
+    inbox_.allow_drivers(!loop_thread_only, [this] { sink_.flush_sink(); });
   }
 
   runtime(const runtime&) = delete;

@@ -40,6 +40,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -202,15 +203,24 @@ class loop_inbox {
       ready_queue::scope local(ready_);
       for (int handlers = 0; handlers < max_drive_handlers; ++handlers) {
         if (pending()) schedule();
-        if (loop_.poll_one() == 0) break;
+        if (loop_.poll_one() == 0) {
+          // Out of work with the loop thread dozing: do what it does before it sleeps.
+          if (dozing_.load(std::memory_order_relaxed) && before_doze_) before_doze_();
+          break;
+        }
       }
     }
     // This thread's turns are used up with completions left: a dozing loop thread takes them.
     if (pending_.load(std::memory_order_seq_cst) > 0) wake();
   }
 
-  /// Before the loop starts: whether pool threads may take the loop's role (`complete`).
-  void allow_drivers(bool allow) noexcept { drivers_allowed_ = allow; }
+  /// Before the loop starts: whether pool threads may take the loop's role (`complete`), and
+  /// what a pool thread that runs out of the loop's work does while the loop thread dozes
+  /// (what the loop thread does before it sleeps: hand the sink's items to a waiting consumer).
+  void allow_drivers(bool allow, std::function<void()> before_doze = {}) {
+    drivers_allowed_ = allow;
+    before_doze_ = std::move(before_doze);
+  }
   [[nodiscard]] bool drivers_allowed() const noexcept { return drivers_allowed_; }
 
   /// Whether completions wait to be drained.
@@ -330,6 +340,7 @@ class loop_inbox {
   asio::io_context& loop_;
   ready_queue& ready_;
   bool drivers_allowed_ = false;  // set before the loop starts
+  std::function<void()> before_doze_;  // likewise
   spin_lock lock_;  // a push or a swap: a few instructions (spin.hpp says why not a mutex)
   std::vector<resume_handler> items_;     // guarded by lock_
   std::vector<resume_handler> draining_;  // the role holder
