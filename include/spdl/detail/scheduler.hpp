@@ -168,10 +168,15 @@ class loop_inbox {
   /// this inbox be destroyed: so the count goes up first, and the unlock is the last touch.
   void push(resume_handler h) { push(std::move(h), /*wake_dozer_too=*/true); }
 
-  /// Any thread: run `f` on the loop, waking a dozing loop thread for it.
+  /// Any thread: run `f` on the loop, waking a dozing loop thread for it. Counted until it
+  /// runs, so that neither a dozing loop thread nor a driver that lets the role go leaves it.
   template <class F>
   void post(F&& f) {
-    asio::post(loop_, std::forward<F>(f));
+    posts_.fetch_add(1, std::memory_order_seq_cst);
+    asio::post(loop_, [this, f = std::forward<F>(f)]() mutable {
+      posts_.fetch_sub(1, std::memory_order_seq_cst);
+      f();
+    });
     wake();
   }
 
@@ -191,32 +196,36 @@ class loop_inbox {
                                             pending_.load(std::memory_order_seq_cst) >= drive_after);
     push(std::move(h), !drive);
     if (!drive) return;
-    for (int drive = 0; drive < max_drives; ++drive) {
-      // With the role held elsewhere, its holder runs this completion: it looks at the count
-      // after it lets the role go (both seq_cst), and wakes the loop thread if it leaves any.
-      if (pending_.load(std::memory_order_seq_cst) == 0 || loop_.stopped() ||
-          role_.load(std::memory_order_seq_cst) || !try_take_role())
-        return;
-      if (drive == 0) worker_pool::step_out();  // the loop's work may block: a source's read
+    bool left = false;  // the last turn ended at its handler limit: handlers may be waiting
+    for (int turn = 0; turn < max_drives; ++turn) {
+      if (loop_.stopped()) break;
+      if (!left && !work_waiting()) return;
+      // With the role held elsewhere, its holder runs what waits: it looks at the counts after
+      // it lets the role go (all seq_cst), and wakes the loop thread if it leaves anything.
+      if (role_.load(std::memory_order_seq_cst) || !try_take_role()) return;
+      if (turn == 0) worker_pool::step_out();  // the loop's work may block: a source's read
       drives_.fetch_add(1, std::memory_order_relaxed);
       role_guard held(*this);
       ready_queue::scope local(ready_);
+      left = true;
       for (int handlers = 0; handlers < max_drive_handlers; ++handlers) {
         if (pending()) schedule();
         if (loop_.poll_one() == 0) {
+          left = false;
           // Out of work with the loop thread dozing: do what it does before it sleeps.
-          if (dozing_.load(std::memory_order_relaxed) && before_doze_) before_doze_();
+          if (dozing_.load(std::memory_order_seq_cst) && before_doze_) before_doze_();
           break;
         }
       }
     }
-    // This thread's turns are used up with completions left: a dozing loop thread takes them.
-    if (pending_.load(std::memory_order_seq_cst) > 0) wake();
+    // Turns used up with work left, or the loop stopped: a dozing loop thread takes the work,
+    // or sees the end.
+    if (left || work_waiting() || loop_.stopped()) wake();
   }
 
   /// Before the loop starts: whether pool threads may take the loop's role (`complete`), and
-  /// what a pool thread that runs out of the loop's work does while the loop thread dozes
-  /// (what the loop thread does before it sleeps: hand the sink's items to a waiting consumer).
+  /// what the loop thread does as it starts to doze, and a pool thread that runs out of the
+  /// loop's work while it dozes: hand the sink's items to a waiting consumer (thread-safe).
   void allow_drivers(bool allow, std::function<void()> before_doze = {}) {
     drivers_allowed_ = allow;
     before_doze_ = std::move(before_doze);
@@ -262,12 +271,16 @@ class loop_inbox {
   /// sleeps until something needs it (a push or post from a thread that does not drive, the
   /// pipeline's end) or `doze_limit` passes. Meanwhile every pool completion drives.
   void doze() {
-    std::unique_lock guard(doze_mutex_);
     aside_.store(true, std::memory_order_relaxed);
     dozing_.store(true, std::memory_order_seq_cst);
-    // Completions waiting with the role free are this thread's to run now; with the role held,
-    // its holder runs them (or wakes this thread when it leaves them: complete).
-    const bool idle = pending_.load(std::memory_order_seq_cst) == 0 || role_taken();
+    // A driver that filled the sink before it saw this thread dozing left the flush to it
+    // (both sides seq_cst). Outside doze_mutex_: the consumer's push takes it under the sink's.
+    if (before_doze_) before_doze_();
+    std::unique_lock guard(doze_mutex_);
+    // Work waiting with the role free is this thread's to run now; with the role held, its
+    // holder runs it (or wakes this thread when it leaves some: complete). A stopped loop: the
+    // end, which this thread must see.
+    const bool idle = !loop_.stopped() && (!work_waiting() || role_.load(std::memory_order_seq_cst));
     if (idle && !woken_) doze_cv_.wait_for(guard, doze_limit, [this] { return woken_; });
     woken_ = false;
     dozing_.store(false, std::memory_order_relaxed);
@@ -307,6 +320,12 @@ class loop_inbox {
     role_guard(const role_guard&) = delete;
     role_guard& operator=(const role_guard&) = delete;
   };
+
+  // Completions to drain, or posts to run.
+  [[nodiscard]] bool work_waiting() const noexcept {
+    return pending_.load(std::memory_order_seq_cst) > 0 ||
+           posts_.load(std::memory_order_seq_cst) > 0;
+  }
 
   // A pool thread that will drive does not wake a dozing loop thread (`complete`).
   void push(resume_handler h, bool wake_dozer_too) {
@@ -351,6 +370,7 @@ class loop_inbox {
   std::atomic<std::size_t> drives_{0};
   std::atomic<bool> aside_{false};   // the loop thread stands aside or dozes: completions drive
   std::atomic<bool> dozing_{false};  // the loop thread dozes: a push or post wakes it
+  std::atomic<std::size_t> posts_{0};  // `post`s not yet run
   std::mutex doze_mutex_;
   std::condition_variable doze_cv_;
   bool woken_ = false;  // guarded by doze_mutex_

@@ -81,8 +81,9 @@ class sink_queue {
   }
 
   /// The loop is about to sleep: a sleeping consumer gets what there is now.
+  /// Also a dozing loop thread, not holding the role (scheduler.hpp): hence seq_cst.
   void flush() {
-    if (tail_.load(std::memory_order_relaxed) != head_.load(std::memory_order_seq_cst))
+    if (tail_.load(std::memory_order_seq_cst) != head_.load(std::memory_order_seq_cst))
       wake_consumer();
   }
 
