@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <ranges>
 #include <set>
 #include <stdexcept>
@@ -359,6 +360,29 @@ TEST_CASE("awaitable stages run on the loop thread, pool stages never do", "[pip
   CHECK(pool_ids.size() <= 3);
 }
 
+// A source of 0 .. n-1 that records who runs the loop's work: whether two threads were ever in
+// it at once, and how many of its calls ran on a thread that marked itself a pool thread.
+struct probed_source {
+  explicit probed_source(int count) : n(count) {}
+  static bool& pool_thread() {
+    static thread_local bool marked = false;
+    return marked;
+  }
+  std::optional<int> operator()() {
+    if (inside.exchange(true)) overlapped = true;
+    if (pool_thread()) ++on_pool;
+    std::optional<int> item;
+    if (next < n) item = next++;
+    inside = false;
+    return item;
+  }
+  const int n;
+  int next = 0;  // plain: touched by whichever thread holds the loop
+  std::atomic<bool> inside{false};
+  bool overlapped = false;
+  int on_pool = 0;
+};
+
 TEST_CASE("on busy cores pool threads may do the loop's work, one thread at a time",
           "[pipeline][threads]") {
   // Every core spins for another program, so the loop thread is often not running when a call
@@ -375,26 +399,17 @@ TEST_CASE("on busy cores pool threads may do the loop's work, one thread at a ti
     int source_on_pool = 0;
   };
   auto run = [n](bool with_hook) {
-    static thread_local bool pool_thread = false;
     outcome o;
-    std::atomic<bool> inside{false};
-    int next = 0;
+    probed_source source(n);
     spdl::build_options options{.num_threads = 2};
     if (with_hook) options.on_failure = [](const spdl::stage_failure&) {};
     int expected = 0;
     {
       auto p = spdl::pipeline_builder()
-                   .add_source([&]() -> std::optional<int> {
-                     if (inside.exchange(true)) o.overlapped = true;
-                     if (pool_thread) ++o.source_on_pool;
-                     std::optional<int> item;
-                     if (next < n) item = next++;
-                     inside = false;
-                     return item;
-                   })
+                   .add_source([&] { return source(); })
                    .pipe(
                        [](int x) {
-                         pool_thread = true;
+                         probed_source::pool_thread() = true;
                          return x;
                        },
                        {.concurrency = 8, .order = spdl::output_order::input})
@@ -404,6 +419,8 @@ TEST_CASE("on busy cores pool threads may do the loop's work, one thread at a ti
       for (auto& batch : p)
         for (int x : batch) o.whole_and_in_order = o.whole_and_in_order && x == expected++;
     }  // joined: what the source wrote is ours to read
+    o.overlapped = source.overlapped;
+    o.source_on_pool = source.on_pool;
     o.whole_and_in_order = o.whole_and_in_order && expected == n;
     return o;
   };
@@ -433,26 +450,15 @@ TEST_CASE("a loop thread with nothing to do lets pool threads carry the items", 
   // the pool thread that finishes a call runs the loop's work itself (the source's reads among
   // it). A consumer slower than the pipeline keeps the sink full, so the writer waits for room
   // and the consumer wakes it each time through the dozing loop. Every item comes out, in order.
-  static thread_local bool pool_thread = false;
   const int n = 40;
-  int next = 0;
-  int source_on_pool = 0;
-  std::atomic<bool> inside{false};
-  bool overlapped = false;
+  probed_source source(n);
   std::vector<int> out;
   {
     auto p = spdl::pipeline_builder()
-                 .add_source([&]() -> std::optional<int> {
-                   if (inside.exchange(true)) overlapped = true;
-                   if (pool_thread) ++source_on_pool;
-                   std::optional<int> item;
-                   if (next < n) item = next++;
-                   inside = false;
-                   return item;
-                 })
+                 .add_source([&] { return source(); })
                  .pipe(
                      [](int x) {
-                       pool_thread = true;
+                       probed_source::pool_thread() = true;
                        std::this_thread::sleep_for(2ms);
                        return x;
                      },
@@ -467,9 +473,9 @@ TEST_CASE("a loop thread with nothing to do lets pool threads carry the items", 
   std::vector<int> expected(n);
   std::iota(expected.begin(), expected.end(), 0);
   CHECK(out == expected);
-  CHECK(!overlapped);
-  INFO("source calls on pool threads: " << source_on_pool);
-  CHECK(source_on_pool > 0);
+  CHECK(!source.overlapped);
+  INFO("source calls on pool threads: " << source.on_pool);
+  CHECK(source.on_pool > 0);
 }
 
 TEST_CASE("every pool thread is still there after a long run of short calls", "[pipeline][threads]") {
