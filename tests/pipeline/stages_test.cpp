@@ -1,6 +1,7 @@
 // The pipeline's stages: aggregate / disaggregate, output order, concurrency, accounting of every
 // item, move-only and copy-counted payloads, and which thread runs what.
 
+#include <spdl/detail/scheduler.hpp>
 #include <spdl/pipeline.hpp>
 
 #include "../support/counted.hpp"
@@ -589,37 +590,93 @@ TEST_CASE("cheap calls above the pool's threads keep order, epochs, failures and
   }
 
   SECTION("failures are counted one by one, and a budget ends the stage") {
-    constexpr int n = 20'000;
-    auto p = spdl::pipeline_builder()
-                 .add_source(std::views::iota(0, n))
-                 .pipe(
-                     [](int x) {
-                       if (x >= 10'000 && x % 100 == 0) throw std::runtime_error("bad item");
-                       return x;
-                     },
-                     {.concurrency = 6, .name = "check", .max_failures = spdl::failure_budget::count(5)})
-                 .add_sink(4)
-                 .build({.num_threads = 2, .on_failure = quiet});
-    std::size_t delivered = 0;
-    bool failed = false;
-    try {
-      for (auto& x : p) {
-        (void)x;
-        ++delivered;
+    // With a hook the loop's work stays on the loop thread; without one, pool threads carry
+    // the cheap calls on themselves (pipe_node.hpp): the count is the same.
+    for (const bool hook : {true, false}) {
+      INFO("on_failure hook: " << hook);
+      constexpr int n = 20'000;
+      spdl::build_options options{.num_threads = 2};
+      if (hook) options.on_failure = quiet;
+      auto p = spdl::pipeline_builder()
+                   .add_source(std::views::iota(0, n))
+                   .pipe(
+                       [](int x) {
+                         if (x >= 10'000 && x % 100 == 0) throw std::runtime_error("bad item");
+                         return x;
+                       },
+                       {.concurrency = 6, .name = "check", .max_failures = spdl::failure_budget::count(5)})
+                   .add_sink(4)
+                   .build(std::move(options));
+      std::size_t delivered = 0;
+      bool failed = false;
+      try {
+        for (auto& x : p) {
+          (void)x;
+          ++delivered;
+        }
+      } catch (const spdl::pipeline_failure&) {
+        failed = true;
       }
-    } catch (const spdl::pipeline_failure&) {
-      failed = true;
+      CHECK(failed);
+      const auto stats = p.stats();
+      const auto it = std::find_if(stats.stages.begin(), stats.stages.end(),
+                                   [](const spdl::stage_stats& st) { return st.name == "check"; });
+      REQUIRE(it != stats.stages.end());
+      const auto& check = *it;
+      CHECK(check.num_failures == 6);
+      CHECK(delivered >= 10'000);
+      CHECK(delivered + check.num_failures <= check.num_tasks);
     }
-    CHECK(failed);
-    const auto stats = p.stats();
-    const auto it = std::find_if(stats.stages.begin(), stats.stages.end(),
-                                 [](const spdl::stage_stats& st) { return st.name == "check"; });
-    REQUIRE(it != stats.stages.end());
-    const auto& check = *it;
-    CHECK(check.num_failures == 6);
-    CHECK(delivered >= 10'000);
-    CHECK(delivered + check.num_failures <= check.num_tasks);
   }
+}
+
+TEST_CASE("a role lent for a call that proves long is taken over, and comes back after",
+          "[pipeline][threads]") {
+  // A pool thread that runs a cheap call itself lends the loop's role meanwhile
+  // (loop_inbox::role_lent). The loop thread takes over a role lent for 50 us or more; the
+  // lender, its call done, gets the role back only once the other lets it go. A role lent for
+  // nanoseconds is back before anyone could take it.
+  asio::io_context loop{1};
+  spdl::detail::ready_queue ready(loop);
+  spdl::detail::loop_inbox inbox(loop, ready);
+  REQUIRE(inbox.try_take_role());  // this thread: the pool thread that holds the role
+
+  SECTION("lent for long: taken over, and back once let go") {
+    std::atomic<bool> lent{false};
+    std::atomic<bool> taken{false};
+    std::atomic<bool> let_go{false};
+    bool back_after_let_go = false;
+    std::thread loop_thread([&] {
+      spdl::detail::loop_inbox::lent_watch watch;
+      while (!lent) std::this_thread::yield();
+      while (!inbox.take_lent_role(watch)) std::this_thread::sleep_for(10us);
+      taken = true;
+      std::this_thread::sleep_for(1ms);  // runs the loop's work a while
+      let_go = true;
+      inbox.release_role();
+    });
+    {
+      const spdl::detail::loop_inbox::role_lent role(inbox);
+      lent = true;
+      while (!taken) std::this_thread::sleep_for(10us);  // the call that proves long
+    }
+    back_after_let_go = let_go.load();
+    loop_thread.join();
+    CHECK(back_after_let_go);
+    CHECK(!inbox.try_take_role());  // held: by this thread again
+  }
+
+  SECTION("lent for nanoseconds: never taken over") {
+    spdl::detail::loop_inbox::lent_watch watch;
+    for (int i = 0; i < 1000; ++i) {
+      { const spdl::detail::loop_inbox::role_lent role(inbox); }
+      CHECK(!inbox.take_lent_role(watch));
+    }
+    std::this_thread::sleep_for(100us);
+    CHECK(!inbox.take_lent_role(watch));
+    CHECK(!inbox.try_take_role());  // still this thread's
+  }
+  inbox.release_role();
 }
 
 TEST_CASE("a stage may run on an executor of the user's", "[pipeline][threads]") {

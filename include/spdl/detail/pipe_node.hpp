@@ -128,6 +128,38 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
 
   [[nodiscard]] bool ordered() const noexcept { return options_.order == output_order::input; }
 
+  // Carrying cheap calls on (TBB's model: the worker that has an item takes it through the next
+  // filter). A call to another pool thread and back costs the loop's work about as much as the
+  // rest of an item's way (a post, a pop, a completion from another core, a resumption: `x + 1`
+  // in benchmarks/engine_overhead.cpp), and one thread at a time does the loop's work: a call
+  // shorter than a few hundred ns gains nothing on another thread. So where a stage's calls
+  // have been that short for long enough (`short_run_` reaches `carry_after`), a pool thread
+  // that holds the loop's role (it drives: scheduler.hpp) runs the call itself, lending the
+  // role meanwhile (loop_inbox::role_lent). Never on the loop thread, never with the stage's
+  // own executor.
+  //
+  // The count: a call under `carry_below` adds one; one of `long_call` or more (a read that
+  // missed a cache, a lock that waited) sets it back to zero, so that a stage whose calls are
+  // now and then long is practically never carried on; one in between (a call that a timer
+  // interrupt or a busy core made slower) takes off 16, so that more than one in 17 of them
+  // keeps the stage on the pool.
+  static constexpr std::chrono::nanoseconds carry_below{250};
+  static constexpr std::chrono::nanoseconds long_call{10'000};
+  static constexpr std::size_t carry_after = 1024;
+
+  [[nodiscard]] bool carries_on() const noexcept {
+    return short_run_ >= carry_after && !options_.executor && pool_->owns_calling_thread();
+  }
+
+  void watch_call(std::chrono::nanoseconds t) noexcept {
+    if (t < carry_below)
+      ++short_run_;
+    else if (t >= long_call)
+      short_run_ = 0;
+    else
+      short_run_ = short_run_ > 16 ? short_run_ - 16 : 0;
+  }
+
   asio::awaitable<void> work(runtime& rt, std::size_t worker) {
     // Loop stages read the clock once per timed call where they can: a call's end is the next
     // call's start when the worker did not wait in between and timed the call before (its own
@@ -180,8 +212,22 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
           last_end.reset();
         }
       } else {
-        pool_task task{pool_call{this, &*item, &r, seq}, inbox_, std::nullopt};
-        co_await suspend_with(offload{pool_, &options_.executor, &task});
+        // Calls of a stage whose last timed call was short are all timed (on the pool thread),
+        // so that a run of short ones is seen whole (carries_on); the stage's statistics still
+        // take the sample alone.
+        const bool sampled = r.timed;
+        r.timed = sampled || short_run_ > 0;
+        if (carries_on()) {
+          // On the pool thread that does the loop's work, a call that has always been shorter
+          // than a hand-off: run it here, with the loop's role lent meanwhile.
+          const loop_inbox::role_lent lent(*inbox_);
+          pool_call{this, &*item, &r, seq}();
+        } else {
+          pool_task task{pool_call{this, &*item, &r, seq}, inbox_, std::nullopt};
+          co_await suspend_with(offload{pool_, &options_.executor, &task});
+        }
+        if (r.timed) watch_call(r.elapsed);
+        r.timed = sampled;
       }
       item.reset();
       if (r.timed)
@@ -293,6 +339,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   loop_inbox* inbox_ = nullptr;
   tracer* trace_ = nullptr;  // build_options::trace, or none
   std::size_t active_ = 0;
+  std::size_t short_run_ = 0;  // the run of short calls (watch_call)
   std::uint64_t turn_ = 0;
   bool released_ = false;
   std::vector<parked> turn_waiters_;

@@ -29,10 +29,18 @@
 // as load, then tends to put the pool's threads on one core (the image pipeline with one core
 // busy ran 1.2-1.5x slower than plain threads in about a third of the runs).
 //
+// A pool thread that holds the role may run a cheap call of a plain stage itself, in the middle
+// of a handler (pipe_node.hpp says when). The role is then lent (`loop_inbox::role_lent`): the
+// call is expected to end in nanoseconds, but should it wait (on another call of the pipeline,
+// say), the loop thread takes the role over after `take_over_after`, with the rest of the
+// lender's round (the drains resume a list of their own, and re-read its length). The lender
+// gets the role back when the loop thread lets it go.
+//
 // `run_loop` is the loop thread's body. The worker pool (`worker_pool.hpp`) runs blocking calls
 // and comes back through the inbox.
 
 #include <spdl/detail/asio.hpp>
+#include <spdl/detail/clock.hpp>
 #include <spdl/detail/spin.hpp>
 #include <spdl/detail/worker_pool.hpp>
 
@@ -40,6 +48,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -94,21 +103,82 @@ class ready_queue {
 
  private:
   // Resumes the coroutines ready now; those they make ready wait for the next round, so that
-  // other handlers (pool completions, timers, stop requests) get their turn in between.
+  // other handlers (pool completions, timers, stop requests) get their turn in between. The
+  // next round is scheduled as soon as one is made ready, and the round's list is this call's
+  // own: a resumed coroutine may lend the role to another thread (loop_inbox::role_lent), which
+  // then drains the queue while this call is still under way.
   void drain() {
-    running_.swap(ready_);
-    for (auto& h : running_) h();
-    running_.clear();
-    if (ready_.empty())
-      scheduled_ = false;
-    else
-      asio::post(ctx_, [this] { drain(); });
+    if (!lendable_) {  // the plain form: nobody lends the role (loop_inbox::allow_drivers)
+      running_.swap(ready_);
+      for (auto& h : running_) h();
+      running_.clear();
+      if (ready_.empty())
+        scheduled_ = false;
+      else
+        asio::post(ctx_, [this] { drain(); });
+      return;
+    }
+    std::vector<resume_handler> running = std::move(running_);
+    running.swap(ready_);
+    scheduled_ = false;
+    run_round(running);
+    running.clear();
+    running_ = std::move(running);
   }
 
+ public:
+  /// The drains' round: the handlers being resumed one after the other on the role's holder.
+  struct round {
+    std::vector<resume_handler>* list;
+    std::size_t next;  // the one after the handler running now
+  };
+
+  /// Resumes every handler of `list` in turn (the drains: this queue's, the loop inbox's),
+  /// re-reading its length: a thread that takes over a lent role hands the rest over to its own
+  /// round (`take_over`).
+  static void run_round(std::vector<resume_handler>& list) {
+    round r{&list, 0};
+    round* const outer = std::exchange(current_round(), &r);
+    struct restore {
+      round* outer;
+      ~restore() { current_round() = outer; }
+    } const guard{outer};
+    while (r.next < list.size()) list[r.next++]();
+  }
+
+  /// Before the loop starts: whether a pool thread holding the role may lend it
+  /// (loop_inbox::role_lent), and so another thread drain this queue while a drain is under way.
+  void allow_lending(bool lendable) noexcept { lendable_ = lendable; }
+
+  /// The round being resumed on the calling thread, if any.
+  static round*& current_round() noexcept {
+    static thread_local round* r = nullptr;
+    return r;
+  }
+
+  /// The thread that takes over the role from a holder stuck in a call it lent the role for
+  /// (loop_inbox::role_lent): the handlers of that holder's round after the one running are
+  /// queued here instead, and a drain is posted for whatever waits. (One the holder posted
+  /// itself may sit in its thread's private queue until its handler ends: Asio's concurrency
+  /// hint 1.) A later, redundant drain finds nothing and does nothing.
+  void take_over(round* stuck) {
+    if (stuck != nullptr) {
+      for (std::size_t i = stuck->next; i < stuck->list->size(); ++i)
+        ready_.push_back(std::move((*stuck->list)[i]));
+      while (stuck->list->size() > stuck->next) stuck->list->pop_back();  // moved from
+    }
+    scheduled_ = !ready_.empty();
+    if (scheduled_) asio::post(ctx_, [this] { drain(); });
+  }
+
+ private:
   asio::io_context& ctx_;
   std::vector<resume_handler> ready_;
+  // The round being resumed; where the role may be lent, a drained round's list, kept for its
+  // capacity (each drain then resumes a list of its own).
   std::vector<resume_handler> running_;
   bool scheduled_ = false;
+  bool lendable_ = false;
 };
 
 /// Schedules `h` to continue on its own executor, never inline: through the calling loop
@@ -188,7 +258,8 @@ class loop_inbox {
   /// A pool thread: resume `h`, the coroutine whose call it just ran. As `push`; then, where
   /// pool threads may drive (`allow_drivers`), completions were already waiting when this one
   /// came (or the loop thread stands aside or dozes), and the loop's role is free, this thread
-  /// drains them and runs what they make ready, for a bounded while. (A pool thread outlives
+  /// drains them and runs what they make ready, for a bounded while (or until the work runs
+  /// out, while no job waits for a pool thread: `max_drives`). (A pool thread outlives
   /// the inbox's last push: the runtime joins the pool before it goes, so touching the inbox
   /// after the push is safe here.)
   void complete(resume_handler h) {
@@ -197,7 +268,7 @@ class loop_inbox {
     push(std::move(h), !drive);
     if (!drive) return;
     bool left = false;  // the last turn ended at its handler limit: handlers may be waiting
-    for (int turn = 0; turn < max_drives; ++turn) {
+    for (int turn = 0; turn < max_drives || !worker_pool::jobs_waiting(); ++turn) {
       if (loop_.stopped()) break;
       if (!left && !work_waiting()) return;
       // With the role held elsewhere, its holder runs what waits: it looks at the counts after
@@ -228,6 +299,7 @@ class loop_inbox {
   /// loop's work while it dozes: hand the sink's items to a waiting consumer (thread-safe).
   void allow_drivers(bool allow, std::function<void()> before_doze = {}) {
     drivers_allowed_ = allow;
+    ready_.allow_lending(allow);
     before_doze_ = std::move(before_doze);
   }
   [[nodiscard]] bool drivers_allowed() const noexcept { return drivers_allowed_; }
@@ -251,6 +323,56 @@ class loop_inbox {
   }
   void release_role() noexcept { role_.store(false, std::memory_order_seq_cst); }
   [[nodiscard]] bool role_taken() const noexcept { return role_.load(std::memory_order_relaxed); }
+
+  /// A pool thread holding the role, around a call it runs itself (pipe_node carries a cheap
+  /// call on). The call is expected to be over in nanoseconds, and the role stays with this
+  /// thread; but it is lent: should the call prove long (or wait for another call of the
+  /// pipeline), the loop thread takes the role over (`take_lent_role`) with the rest of this
+  /// thread's round, and the pipeline goes on meanwhile. At the end of the scope the role comes
+  /// back: at once if nobody took it over, else once its new holder lets it go (no holder waits
+  /// for this thread: the coroutine that runs the call is neither suspended nor queued).
+  struct role_lent {
+    loop_inbox& inbox;
+    std::uint64_t lent;
+    explicit role_lent(loop_inbox& i) noexcept : inbox(i) {
+      inbox.lent_round_ = ready_queue::current_round();
+      lent = inbox.lent_.fetch_add(1, std::memory_order_acq_rel) + 1;  // odd: lent
+    }
+    ~role_lent() {
+      std::uint64_t expected = lent;
+      if (inbox.lent_.compare_exchange_strong(expected, lent + 1, std::memory_order_acq_rel))
+        return;  // never taken over
+      for (unsigned spins = 1; !inbox.try_take_role(); ++spins) {
+        cpu_relax();
+        if (spins % 64 == 0) std::this_thread::yield();
+      }
+    }
+    role_lent(const role_lent&) = delete;
+    role_lent& operator=(const role_lent&) = delete;
+  };
+
+  /// What the loop thread saw of a lent role when it last looked.
+  struct lent_watch {
+    std::uint64_t lent = 0;
+    clock::time_point since{};
+  };
+
+  /// The loop thread, not holding the role: takes it over (true) from a pool thread that has
+  /// lent it for one call (`role_lent`) for `take_over_after` or more, and queues the rest of
+  /// that thread's round for itself. It then holds the role as if it had taken it.
+  bool take_lent_role(lent_watch& w) {
+    std::uint64_t lent = lent_.load(std::memory_order_acquire);
+    if (lent % 2 == 0) return false;
+    const auto now = clock::now();
+    if (lent != w.lent) {
+      w = {lent, now};
+      return false;
+    }
+    if (now - w.since < take_over_after) return false;
+    if (!lent_.compare_exchange_strong(lent, lent + 1, std::memory_order_acq_rel)) return false;
+    ready_.take_over(lent_round_);
+    return true;
+  }
 
   /// How many times a pool thread has taken the role (the loop thread compares two readings).
   [[nodiscard]] std::size_t drives() const noexcept {
@@ -305,13 +427,18 @@ class loop_inbox {
   // is normal between two looks of a running loop thread; two are not.
   static constexpr std::size_t drive_after = 2;
   // A pool thread runs at most this many handlers with the role, and takes it at most this many
-  // times in a row, then goes back to its calls.
+  // times in a row while jobs wait for a pool thread, then goes back to its calls. (With none
+  // waiting it keeps going: it would only spin or sleep, and a thread that carries cheap calls
+  // on, pipe_node.hpp, then keeps the items moving without handing the role round.)
   static constexpr int max_drive_handlers = 64;
   static constexpr int max_drives = 4;
   static constexpr std::chrono::microseconds aside{200};
   // The longest doze. What needs the loop wakes it sooner; this bounds what does not: a trace
   // timer, and jobs queued behind a call that proved long (worker_pool::watch runs on the loop).
   static constexpr std::chrono::milliseconds doze_limit{20};
+  // A role lent for one call this long is taken over: the call is not the nanoseconds it was
+  // expected to be.
+  static constexpr std::chrono::microseconds take_over_after{50};
 
   struct role_guard {
     loop_inbox& inbox;
@@ -344,16 +471,19 @@ class loop_inbox {
     doze_cv_.notify_one();
   }
 
-  // The role holder, inside a handler: resumes every completion that has arrived.
+  // The role holder, inside a handler: resumes every completion that has arrived. The list is
+  // this call's own, as in ready_queue::drain.
   void drain() {
     scheduled_.store(false, std::memory_order_release);
+    std::vector<resume_handler> draining = std::move(spare_);
     {
       std::lock_guard lock(lock_);
-      draining_.swap(items_);
+      draining.swap(items_);
     }
-    pending_.fetch_sub(draining_.size(), std::memory_order_acq_rel);
-    for (auto& h : draining_) h();
-    draining_.clear();
+    pending_.fetch_sub(draining.size(), std::memory_order_acq_rel);
+    ready_queue::run_round(draining);
+    draining.clear();
+    spare_ = std::move(draining);
   }
 
   asio::io_context& loop_;
@@ -362,12 +492,14 @@ class loop_inbox {
   std::function<void()> before_doze_;  // likewise
   spin_lock lock_;  // a push or a swap: a few instructions (spin.hpp says why not a mutex)
   std::vector<resume_handler> items_;     // guarded by lock_
-  std::vector<resume_handler> draining_;  // the role holder
+  std::vector<resume_handler> spare_;     // the role holder's: a drained list, for its capacity
   std::atomic<std::size_t> pending_{0};
   std::atomic<bool> scheduled_{false};
   std::atomic<bool> sleeping_{false};
   alignas(64) std::atomic<bool> role_{false};
   std::atomic<std::size_t> drives_{0};
+  std::atomic<std::uint64_t> lent_{0};  // odd: the role's holder lent it for a call (role_lent)
+  ready_queue::round* lent_round_ = nullptr;  // that holder's round (lent_ orders it)
   std::atomic<bool> aside_{false};   // the loop thread stands aside or dozes: completions drive
   std::atomic<bool> dozing_{false};  // the loop thread dozes: a push or post wakes it
   std::atomic<std::size_t> posts_{0};  // `post`s not yet run
@@ -385,9 +517,10 @@ template <class Idle, class BeforeSleep>
 void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep before_sleep) {
   unsigned busy_rounds = 0;
   bool dozed = false;  // pool threads did the loop's work while this thread last dozed
+  loop_inbox::lent_watch lent;  // a role lent for a call that proves long is taken over
   while (!loop.stopped()) {
     std::size_t ran = 0;
-    if (inbox.try_take_role()) {
+    if (inbox.try_take_role() || inbox.take_lent_role(lent)) {
       ran = loop.poll();
       if (ran == 0 && inbox.pending()) {
         inbox.schedule();
@@ -418,7 +551,8 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep 
       if (loop.stopped() || (inbox.pending() && !inbox.role_taken())) return true;
       if (++round % 8 != 0) return false;
       idle();
-      if (!inbox.try_take_role()) return false;  // a pool thread runs the loop's work now
+      // A pool thread runs the loop's work now (unless stuck in a call it lent the role for).
+      if (!inbox.try_take_role() && !inbox.take_lent_role(lent)) return false;
       const bool got = loop.poll() > 0;
       inbox.release_role();
       return got;

@@ -112,6 +112,18 @@ class worker_pool {
       pool.wake_one();
   }
 
+  /// On a pool thread: whether jobs wait for a thread. Elsewhere: false.
+  [[nodiscard]] static bool jobs_waiting() noexcept {
+    const thread_state* self = current();
+    return self != nullptr && self->pool->queued_.load(std::memory_order_relaxed) > 0;
+  }
+
+  /// Whether the calling thread is one of this pool's.
+  [[nodiscard]] bool owns_calling_thread() const noexcept {
+    const thread_state* self = current();
+    return self != nullptr && self->pool == this;
+  }
+
   /// Lets the threads finish the jobs already posted, then joins them.
   void join() {
     {
