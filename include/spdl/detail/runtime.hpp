@@ -138,7 +138,10 @@ class runtime {
   [[nodiscard]] pipeline_stats stats() {
     {
       std::unique_lock lock(mutex_);
-      if (started_ && !joined_ && !loop_.get_executor().running_in_this_thread()) {
+      // On the loop, the snapshot is taken at once; but a pool thread running a call with the
+      // role lent (loop_inbox::role_lent) is on the loop without holding its state.
+      if (started_ && !joined_ &&
+          (!loop_.get_executor().running_in_this_thread() || loop_inbox::lending_here())) {
         lock.unlock();
         std::promise<pipeline_stats> result;
         auto future = result.get_future();

@@ -32,9 +32,9 @@
 // A pool thread that holds the role may run a cheap call of a plain stage itself, in the middle
 // of a handler (pipe_node.hpp says when). The role is then lent (`loop_inbox::role_lent`): the
 // call is expected to end in nanoseconds, but should it wait (on another call of the pipeline,
-// say), the loop thread takes the role over after `take_over_after`, with the rest of the
-// lender's round (the drains resume a list of their own, and re-read its length). The lender
-// gets the role back when the loop thread lets it go.
+// say), the loop thread takes the role over after `take_over_after` (a dozing one, once its
+// doze ends), with the rest of the lender's round (the drains resume a list of their own, and
+// re-read its length). The lender gets the role back when the loop thread lets it go.
 //
 // `run_loop` is the loop thread's body. The worker pool (`worker_pool.hpp`) runs blocking calls
 // and comes back through the inbox.
@@ -268,7 +268,7 @@ class loop_inbox {
     push(std::move(h), !drive);
     if (!drive) return;
     bool left = false;  // the last turn ended at its handler limit: handlers may be waiting
-    for (int turn = 0; turn < max_drives || !worker_pool::jobs_waiting(); ++turn) {
+    for (unsigned turn = 0; turn < max_drives || !worker_pool::jobs_waiting(); ++turn) {
       if (loop_.stopped()) break;
       if (!left && !work_waiting()) return;
       // With the role held elsewhere, its holder runs what waits: it looks at the counts after
@@ -337,12 +337,20 @@ class loop_inbox {
     explicit role_lent(loop_inbox& i) noexcept : inbox(i) {
       inbox.lent_round_ = ready_queue::current_round();
       lent = inbox.lent_.fetch_add(1, std::memory_order_acq_rel) + 1;  // odd: lent
+      lending_here() = true;
     }
     ~role_lent() {
+      lending_here() = false;
       std::uint64_t expected = lent;
       if (inbox.lent_.compare_exchange_strong(expected, lent + 1, std::memory_order_acq_rel))
         return;  // never taken over
+      // Taken over: its holder may keep it a while (a source that blocks). Spin briefly, then
+      // look every `take_over_after` without holding a core.
       for (unsigned spins = 1; !inbox.try_take_role(); ++spins) {
+        if (spins > 1024) {
+          std::this_thread::sleep_for(take_over_after);
+          continue;
+        }
         cpu_relax();
         if (spins % 64 == 0) std::this_thread::yield();
       }
@@ -350,6 +358,13 @@ class loop_inbox {
     role_lent(const role_lent&) = delete;
     role_lent& operator=(const role_lent&) = delete;
   };
+
+  /// Whether the calling thread runs a call with the role lent (`role_lent`): it is inside the
+  /// loop's io_context, but must not touch the loop's state, which another thread may hold.
+  static bool& lending_here() noexcept {
+    static thread_local bool lending = false;
+    return lending;
+  }
 
   /// What the loop thread saw of a lent role when it last looked.
   struct lent_watch {
@@ -359,7 +374,10 @@ class loop_inbox {
 
   /// The loop thread, not holding the role: takes it over (true) from a pool thread that has
   /// lent it for one call (`role_lent`) for `take_over_after` or more, and queues the rest of
-  /// that thread's round for itself. It then holds the role as if it had taken it.
+  /// that thread's round for itself. It then holds the role as if it had taken it. A lent role
+  /// is seen first and taken over at a later look, `take_over_after` on: a call that proves
+  /// long while the loop thread dozes holds the loop's work until that doze ends (`doze_limit`
+  /// at most), and then `take_over_after` more (`doze`).
   bool take_lent_role(lent_watch& w) {
     std::uint64_t lent = lent_.load(std::memory_order_acquire);
     if (lent % 2 == 0) return false;
@@ -392,7 +410,11 @@ class loop_inbox {
   /// The loop thread, not holding the role, with nothing to do, where pool threads may drive:
   /// sleeps until something needs it (a push or post from a thread that does not drive, the
   /// pipeline's end) or `doze_limit` passes. Meanwhile every pool completion drives.
-  void doze() {
+  ///
+  /// `seen`: what the loop thread last saw of a lent role (`take_lent_role`). A role still lent
+  /// for the same call is taken over at the next look, so the doze then lasts only
+  /// `take_over_after`.
+  void doze(const lent_watch& seen) {
     aside_.store(true, std::memory_order_relaxed);
     dozing_.store(true, std::memory_order_seq_cst);
     // A driver that filled the sink before it saw this thread dozing left the flush to it
@@ -403,7 +425,11 @@ class loop_inbox {
     // holder runs it (or wakes this thread when it leaves some: complete). A stopped loop: the
     // end, which this thread must see.
     const bool idle = !loop_.stopped() && (!work_waiting() || role_.load(std::memory_order_seq_cst));
-    if (idle && !woken_) doze_cv_.wait_for(guard, doze_limit, [this] { return woken_; });
+    const std::uint64_t lent = lent_.load(std::memory_order_acquire);
+    const auto limit = lent % 2 == 1 && lent == seen.lent
+                           ? std::chrono::duration_cast<std::chrono::microseconds>(take_over_after)
+                           : std::chrono::duration_cast<std::chrono::microseconds>(doze_limit);
+    if (idle && !woken_) doze_cv_.wait_for(guard, limit, [this] { return woken_; });
     woken_ = false;
     dozing_.store(false, std::memory_order_relaxed);
     aside_.store(false, std::memory_order_relaxed);
@@ -431,7 +457,7 @@ class loop_inbox {
   // waiting it keeps going: it would only spin or sleep, and a thread that carries cheap calls
   // on, pipe_node.hpp, then keeps the items moving without handing the role round.)
   static constexpr int max_drive_handlers = 64;
-  static constexpr int max_drives = 4;
+  static constexpr unsigned max_drives = 4;
   static constexpr std::chrono::microseconds aside{200};
   // The longest doze. What needs the loop wakes it sooner; this bounds what does not: a trace
   // timer, and jobs queued behind a call that proved long (worker_pool::watch runs on the loop).
@@ -540,7 +566,7 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep 
         before_sleep();
         inbox.release_role();
       }
-      inbox.doze();
+      inbox.doze(lent);
       dozed = inbox.drives() != drives;
       continue;
     }
@@ -573,7 +599,7 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep 
     if (inbox.drivers_allowed()) {
       // Pool threads may do the loop's work: let them, and doze meanwhile.
       inbox.release_role();
-      inbox.doze();
+      inbox.doze(lent);
       dozed = inbox.drives() != drives;
       continue;
     }
