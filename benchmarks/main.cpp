@@ -173,7 +173,7 @@ class busy_processes {
 
 int main(int argc, char** argv) {
   std::vector<std::string> wanted;
-  bool full = false, user_filter = false, user_reps = false, user_time = false;
+  bool full = false, user_filter = false, user_reps = false, user_time = false, user_interleave = false;
   std::string results;
   int busy = 0;
   std::vector<std::string> passed{argv[0]};
@@ -201,6 +201,7 @@ int main(int argc, char** argv) {
       user_filter |= a.rfind("--benchmark_filter=", 0) == 0;
       user_reps |= a.rfind("--benchmark_repetitions=", 0) == 0;
       user_time |= a.rfind("--benchmark_min_time=", 0) == 0;
+      user_interleave |= a.rfind("--benchmark_enable_random_interleaving", 0) == 0;
       passed.push_back(a);
     } else {
       return usage("unknown option '" + a + "'");
@@ -209,6 +210,9 @@ int main(int argc, char** argv) {
   if (user_filter && !wanted.empty()) return usage("--group and --benchmark_filter exclude each other");
   if (!user_reps) passed.push_back(full ? "--benchmark_repetitions=5" : "--benchmark_repetitions=1");
   if (!user_reps || full) passed.push_back("--benchmark_report_aggregates_only=true");
+  // Repetitions of a group's benchmarks in a random order, not each benchmark's in a row: a
+  // baseline and the spdl run it is compared with then see the same drift of a shared host.
+  if (!user_interleave) passed.push_back("--benchmark_enable_random_interleaving=true");
   if (!full && !user_time) passed.push_back("--benchmark_min_time=0.05");
   std::vector<char*> args;
   for (auto& a : passed) args.push_back(a.data());

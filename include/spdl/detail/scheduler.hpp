@@ -346,14 +346,8 @@ class loop_inbox {
         return;  // never taken over
       // Taken over: its holder may keep it a while (a source that blocks). Spin briefly, then
       // look every `take_over_after` without holding a core.
-      for (unsigned spins = 1; !inbox.try_take_role(); ++spins) {
-        if (spins > 1024) {
-          std::this_thread::sleep_for(take_over_after);
-          continue;
-        }
-        cpu_relax();
-        if (spins % 64 == 0) std::this_thread::yield();
-      }
+      while (!spin_until([this] { return inbox.try_take_role(); }, take_over_after))
+        std::this_thread::sleep_for(take_over_after);
     }
     role_lent(const role_lent&) = delete;
     role_lent& operator=(const role_lent&) = delete;
