@@ -133,6 +133,40 @@ TEST_CASE("stage and queue statistics", "[stats]") {
   CHECK(table.find("sink") != std::string::npos);
 }
 
+TEST_CASE("the sink's occupancy: near 1 behind a slow consumer, near 0 before a waiting one",
+          "[stats]") {
+  // The sink's writer keeps the count, from when it finds the queue empty and when the consumer
+  // took the last item; the queue may empty and fill once per item, as in the second case.
+  auto sink_occupancy = [](std::chrono::milliseconds call, std::chrono::milliseconds read) {
+    auto p = spdl::pipeline_builder()
+                 .add_source(std::views::iota(0, 40))
+                 .pipe(
+                     [call](int i) {
+                       std::this_thread::sleep_for(call);
+                       return i;
+                     },
+                     {.concurrency = 1})
+                 .add_sink(4)
+                 .build({.num_threads = 1});
+    int n = 0;
+    for (int x : p) {
+      n += x >= 0;
+      std::this_thread::sleep_for(read);
+    }
+    CHECK(n == 40);
+    const auto s = p.stats();
+    REQUIRE(s.queues.back().name == "sink");
+    CHECK(s.queues.back().num_items == 40);
+    return s.queues.back().occupancy;
+  };
+  SECTION("a consumer slower than the pipeline: the sink is nearly always full") {
+    CHECK(sink_occupancy(0ms, 5ms) > 0.8);
+  }
+  SECTION("a pipeline slower than its consumer: each item is taken as it comes") {
+    CHECK(sink_occupancy(5ms, 0ms) < 0.2);
+  }
+}
+
 TEST_CASE("a stage times every call until its calls prove cheap, then one in 16", "[stats]") {
   using counters = spdl::detail::stage_counters;
   SECTION("cheap calls: every one of the first 1,024, then a sample") {

@@ -58,9 +58,11 @@ class sink_queue {
       ++tail;
     }
     const std::uint64_t pushed = tail - tail_.load(std::memory_order_relaxed);
-    tail_.store(tail, std::memory_order_seq_cst);
+    // Release, not seq_cst: a full fence here would wait for this line to come back from the
+    // consumer, which reads it as it spins. wake_consumer's fence orders it before the look.
+    tail_.store(tail, std::memory_order_release);
     items_.fetch_add(pushed, std::memory_order_relaxed);
-    if (was_empty) transition();
+    if (was_empty) filled();
     // A sleeping consumer is woken for a batch (half the queue), not for each item: its wake-up
     // costs this thread a system call. flush() wakes it for less when the loop runs out of work.
     if (tail - head_.load(std::memory_order_seq_cst) >= wake_threshold_) wake_consumer();
@@ -74,8 +76,8 @@ class sink_queue {
     const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
     const bool was_empty = tail == head_.load(std::memory_order_acquire);
     slots_[tail % slots_.size()].reset();  // an empty slot among the queued ones: a boundary
-    tail_.store(tail + 1, std::memory_order_seq_cst);
-    if (was_empty) transition();
+    tail_.store(tail + 1, std::memory_order_release);
+    if (was_empty) filled();
     wake_consumer();
     return true;
   }
@@ -136,8 +138,11 @@ class sink_queue {
       out.emplace(std::move(*slot));
       slot.reset();
     }
+    // Taking the last item: when, for the writer's occupancy count (`filled`), before the head
+    // moves (the item is there, so the tail is at least head + 1: equal, it is the last).
+    if (tail_.load(std::memory_order_acquire) == head + 1)
+      emptied_at_.store(coarse_now().time_since_epoch().count(), std::memory_order_relaxed);
     head_.store(head + 1, std::memory_order_seq_cst);
-    if (tail_.load(std::memory_order_acquire) == head + 1) transition();
     if (writer_waiting_.load(std::memory_order_seq_cst)) {
       std::lock_guard lock(mutex_);
       wake_writer_locked();
@@ -149,8 +154,13 @@ class sink_queue {
   [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
 
   [[nodiscard]] queue_stats snapshot(std::chrono::nanoseconds elapsed) const {
-    std::lock_guard lock(occupancy_mutex_);
-    queue_counters c = occupancy_;
+    queue_counters c;
+    c.occupied = occupied_;
+    if (open_) {  // occupied since `filled_since_`, until now or until the consumer emptied it
+      const bool empty = tail_.load(std::memory_order_relaxed) == head_.load(std::memory_order_acquire);
+      const auto end = empty ? emptied_at() : coarse_now();
+      if (end > filled_since_) c.occupied += end - filled_since_;
+    }
     c.items = static_cast<std::size_t>(items_.load(std::memory_order_relaxed));
     c.put_wait = std::chrono::nanoseconds(put_wait_ns_.load(std::memory_order_relaxed));
     c.get_wait = std::chrono::nanoseconds(get_wait_ns_.load(std::memory_order_relaxed));
@@ -179,7 +189,11 @@ class sink_queue {
     }
   };
 
+  // After the tail moved (on this thread, or on one that took the loop's role after it): the
+  // fence pairs with the consumer's seq_cst store of consumer_waiting_ and load of the tail, so
+  // either the consumer saw the new tail or this look sees it waiting.
   void wake_consumer() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (consumer_waiting_.load(std::memory_order_seq_cst)) {
       std::lock_guard lock(mutex_);
       ready_.notify_one();
@@ -225,28 +239,38 @@ class sink_queue {
     return arrived();
   }
 
-  // The queue may have gone from empty to non-empty or back: settle it under a small lock.
-  void transition() {
-    std::lock_guard lock(occupancy_mutex_);
-    const bool empty = tail_.load(std::memory_order_seq_cst) == head_.load(std::memory_order_seq_cst);
-    if (empty)
-      occupancy_.emptied();
-    else
-      occupancy_.filled();
+  // The writer found the queue empty as it began a put: an occupied stretch begins, and the one
+  // before it ended when the consumer took its last item (`emptied_at_`, stored before the head
+  // that the writer read with acquire). Only the writer keeps the count, so the two sides share
+  // no lock and no written line for it, though the queue may empty and fill once per item.
+  void filled() {
+    if (open_) {
+      const auto end = emptied_at();
+      if (end > filled_since_) occupied_ += end - filled_since_;
+    }
+    open_ = true;
+    filled_since_ = coarse_now();
+  }
+
+  [[nodiscard]] clock::time_point emptied_at() const noexcept {
+    return clock::time_point(clock::duration(emptied_at_.load(std::memory_order_relaxed)));
   }
 
   static constexpr std::chrono::microseconds consumer_spin{5};
 
   std::vector<std::optional<T>> slots_;
   const std::size_t wake_threshold_;
+  // One cache line for what each side writes as it goes, one for what both mostly read: a line
+  // that one side writes and the other reads moves between their cores once per item.
   alignas(64) std::atomic<std::uint64_t> head_{0};  // written by the consumer
+  std::atomic<std::uint64_t> get_wait_ns_{0};
+  std::atomic<clock::rep> emptied_at_{0};  // when it last took the last item (coarse clock)
   alignas(64) std::atomic<std::uint64_t> tail_{0};  // written by the writer
-  alignas(64) std::atomic<bool> consumer_waiting_{false};
-  std::atomic<bool> writer_waiting_{false};
-  std::atomic<bool> closed_{false};
   std::atomic<std::uint64_t> items_{0};
   std::atomic<std::uint64_t> put_wait_ns_{0};
-  std::atomic<std::uint64_t> get_wait_ns_{0};
+  alignas(64) std::atomic<bool> consumer_waiting_{false};  // written when a side waits
+  std::atomic<bool> writer_waiting_{false};
+  std::atomic<bool> closed_{false};
 
   loop_inbox* inbox_ = nullptr;
   std::mutex mutex_;
@@ -254,8 +278,10 @@ class sink_queue {
   parked writer_;                         // guarded by mutex_
   std::vector<stage_failure> failures_;   // guarded by mutex_
 
-  mutable std::mutex occupancy_mutex_;
-  queue_counters occupancy_;              // guarded by occupancy_mutex_
+  // Occupancy, kept by the writer (the loop): closed stretches, and the open one's start.
+  std::chrono::nanoseconds occupied_{0};
+  clock::time_point filled_since_{};
+  bool open_ = false;
 };
 
 }  // namespace spdl::detail
