@@ -1,7 +1,8 @@
 #pragma once
 // How long the stress tests' streams are: long in Release, shorter under the sanitizers (ASan
 // runs them about 2 times slower, TSan about 4 times, and each ctest case has 120 s), and
-// SPDL_STRESS_SCALE (a factor, default 1) lengthens them for a soak.
+// SPDL_STRESS_SCALE (a factor, default 1) lengthens them for a soak. `thread_sanitizer`: whether
+// this build runs under TSan, which makes every call of nanoseconds take hundreds.
 
 #include <cstdlib>
 
@@ -9,18 +10,24 @@ namespace spdl::test {
 
 #if defined(__SANITIZE_THREAD__)
 inline constexpr int stress_divisor = 8;
+inline constexpr bool thread_sanitizer = true;
 #elif defined(__SANITIZE_ADDRESS__)
 inline constexpr int stress_divisor = 4;
+inline constexpr bool thread_sanitizer = false;
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 inline constexpr int stress_divisor = 8;
+inline constexpr bool thread_sanitizer = true;
 #elif __has_feature(address_sanitizer)
 inline constexpr int stress_divisor = 4;
+inline constexpr bool thread_sanitizer = false;
 #else
 inline constexpr int stress_divisor = 1;
+inline constexpr bool thread_sanitizer = false;
 #endif
 #else
 inline constexpr int stress_divisor = 1;
+inline constexpr bool thread_sanitizer = false;
 #endif
 
 /// `release_items` in a Release build, divided under a sanitizer, times SPDL_STRESS_SCALE.
