@@ -258,10 +258,8 @@ class loop_inbox {
   /// A pool thread: resume `h`, the coroutine whose call it just ran. As `push`; then, where
   /// pool threads may drive (`allow_drivers`), completions were already waiting when this one
   /// came (or the loop thread stands aside or dozes), and the loop's role is free, this thread
-  /// drains them and runs what they make ready, for a bounded while (`max_drives` turns), or
-  /// until the work runs out while no job waits for a pool thread, or none of the waiting jobs
-  /// has been taken for a while (`worker_pool::jobs_stalled`: another pool thread takes them,
-  /// as a collate posted by this driver is, and it need not give up the role for that). (A pool thread outlives
+  /// drains them and runs what they make ready, for a bounded while (or until the work runs
+  /// out, while no job waits for a pool thread: `max_drives`). (A pool thread outlives
   /// the inbox's last push: the runtime joins the pool before it goes, so touching the inbox
   /// after the push is safe here.)
   void complete(resume_handler h) {
@@ -270,8 +268,7 @@ class loop_inbox {
     push(std::move(h), !drive);
     if (!drive) return;
     bool left = false;  // the last turn ended at its handler limit: handlers may be waiting
-    worker_pool::watch_state jobs;  // jobs that wait for a pool thread, and whether one is taken
-    for (unsigned turn = 0; turn < max_drives || !worker_pool::jobs_stalled(jobs); ++turn) {
+    for (unsigned turn = 0; turn < max_drives || !worker_pool::jobs_waiting(); ++turn) {
       if (loop_.stopped()) break;
       if (!left && !work_waiting()) return;
       // With the role held elsewhere, its holder runs what waits: it looks at the counts after

@@ -112,23 +112,10 @@ class worker_pool {
       pool.wake_one();
   }
 
-  /// On a pool thread: whether jobs wait that no thread has taken any of for `stall` (`w`: what
-  /// the caller saw when it last asked). Elsewhere: false.
-  [[nodiscard]] static bool jobs_stalled(watch_state& w) noexcept {
+  /// On a pool thread: whether jobs wait for a thread. Elsewhere: false.
+  [[nodiscard]] static bool jobs_waiting() noexcept {
     const thread_state* self = current();
-    if (self == nullptr) return false;
-    const worker_pool& pool = *self->pool;
-    if (pool.queued_.load(std::memory_order_relaxed) == 0) {
-      w.since = {};
-      return false;
-    }
-    const auto pops = pool.pops_.load(std::memory_order_relaxed);
-    const auto now = clock::now();
-    if (w.since == clock::time_point{} || pops != w.pops) {
-      w = {pops, now};
-      return false;
-    }
-    return now - w.since >= stall;
+    return self != nullptr && self->pool->queued_.load(std::memory_order_relaxed) > 0;
   }
 
   /// Whether the calling thread is one of this pool's.
