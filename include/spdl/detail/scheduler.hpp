@@ -283,7 +283,10 @@ class loop_inbox {
         if (pending()) schedule();
         if (loop_.poll_one() == 0) {
           left = false;
-          // Out of work with the loop thread dozing: do what it does before it sleeps.
+          // Out of work with the loop thread dozing: do what it does before it sleeps. The
+          // fence pairs this look with the dozing thread's store of dozing_ and its flush: the
+          // sink's puts before it are release stores (sink_queue.hpp), not seq_cst.
+          std::atomic_thread_fence(std::memory_order_seq_cst);
           if (dozing_.load(std::memory_order_seq_cst) && before_doze_) before_doze_();
           break;
         }
@@ -412,7 +415,8 @@ class loop_inbox {
     aside_.store(true, std::memory_order_relaxed);
     dozing_.store(true, std::memory_order_seq_cst);
     // A driver that filled the sink before it saw this thread dozing left the flush to it
-    // (both sides seq_cst). Outside doze_mutex_: the consumer's push takes it under the sink's.
+    // (this store and the driver's fence before its look at dozing_ are seq_cst). Outside
+    // doze_mutex_: the consumer's push takes it under the sink's.
     if (before_doze_) before_doze_();
     std::unique_lock guard(doze_mutex_);
     // Work waiting with the role free is this thread's to run now; with the role held, its

@@ -58,11 +58,13 @@ class sink_queue {
       ++tail;
     }
     const std::uint64_t pushed = tail - tail_.load(std::memory_order_relaxed);
+    // Before the tail moves: until then the consumer cannot take these items, so `emptied_at_`
+    // is still the time of the emptying that this put found.
+    if (was_empty) filled();
     // Release, not seq_cst: a full fence here would wait for this line to come back from the
     // consumer, which reads it as it spins. wake_consumer's fence orders it before the look.
     tail_.store(tail, std::memory_order_release);
     items_.fetch_add(pushed, std::memory_order_relaxed);
-    if (was_empty) filled();
     // A sleeping consumer is woken for a batch (half the queue), not for each item: its wake-up
     // costs this thread a system call. flush() wakes it for less when the loop runs out of work.
     if (tail - head_.load(std::memory_order_seq_cst) >= wake_threshold_) wake_consumer();
@@ -76,8 +78,8 @@ class sink_queue {
     const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
     const bool was_empty = tail == head_.load(std::memory_order_acquire);
     slots_[tail % slots_.size()].reset();  // an empty slot among the queued ones: a boundary
+    if (was_empty) filled();               // before the tail moves, as in try_put
     tail_.store(tail + 1, std::memory_order_release);
-    if (was_empty) filled();
     wake_consumer();
     return true;
   }
