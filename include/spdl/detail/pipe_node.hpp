@@ -135,14 +135,19 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   // shorter than a few hundred ns gains nothing on another thread. So where a stage's calls
   // have been that short for long enough (`short_run_` reaches `carry_after`), a pool thread
   // that holds the loop's role (it drives: scheduler.hpp) runs the call itself, lending the
-  // role meanwhile (loop_inbox::role_lent). Never on the loop thread, never with the stage's
-  // own executor.
+  // role meanwhile (loop_inbox::role_lent); so does the sink's consumer doing the loop's work
+  // while it waits for an item (loop_inbox::help). Never on the loop thread, never with the
+  // stage's own executor.
   //
   // The count: a call under `carry_below` adds one; one of `long_call` or more (a read that
   // missed a cache, a lock that waited) sets it back to zero, so that a stage whose calls are
   // now and then long is practically never carried on; one in between (a call that a timer
-  // interrupt or a busy core made slower) takes off 16, so that more than one in 17 of them
-  // keeps the stage on the pool.
+  // interrupt or a busy core made slower) takes off 16 when it was carried, so that more than
+  // one in 17 of them keeps the stage on the pool. Between the two on a pool thread it counts
+  // for nothing: a pool thread woken for the call, or on another core than the item, pays cache
+  // misses there that a carried call does not (with the consumer doing the loop's work, a
+  // tenth of `x + 1`'s calls on the pool took 250 ns or more, and kept the stage from being
+  // carried on for good).
   //
   // A stage of concurrency 1 (a dataloader's collate) counts calls under `carry_below_serial`
   // as short: its calls run one at a time wherever they run, so carrying one costs no
@@ -155,12 +160,15 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   static constexpr std::size_t carry_after = 1024;
 
   [[nodiscard]] bool carries_on() const noexcept {
-    return short_run_ >= carry_after && !options_.executor && pool_->owns_calling_thread();
+    return short_run_ >= carry_after && !options_.executor &&
+           (pool_->owns_calling_thread() || loop_inbox::helper_waits());
   }
 
-  void watch_call(std::chrono::nanoseconds t) noexcept {
+  void watch_call(std::chrono::nanoseconds t, bool carried) noexcept {
     if (t < (options_.concurrency == 1 ? carry_below_serial : carry_below))
       ++short_run_;
+    else if (!carried && t < long_call)
+      return;
     else if (t >= long_call)
       short_run_ = 0;
     else
@@ -224,7 +232,8 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         // take the sample alone.
         const bool sampled = r.timed;
         r.timed = sampled || short_run_ > 0;
-        if (carries_on()) {
+        const bool carried = carries_on();
+        if (carried) {
           // On the pool thread that does the loop's work, a call that has always been shorter
           // than a hand-off: run it here, with the loop's role lent meanwhile.
           const loop_inbox::role_lent lent(*inbox_);
@@ -233,7 +242,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
           pool_task task{pool_call{this, &*item, &r, seq}, inbox_, std::nullopt};
           co_await suspend_with(offload{pool_, &options_.executor, &task});
         }
-        if (r.timed) watch_call(r.elapsed);
+        if (r.timed) watch_call(r.elapsed, carried);
         r.timed = sampled;
       }
       item.reset();

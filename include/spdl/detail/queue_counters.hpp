@@ -25,10 +25,13 @@ struct queue_counters {
       occupied_since = coarse_now();
     }
   }
-  void emptied() noexcept {
+  void emptied() noexcept { emptied(coarse_now()); }
+  /// Emptied at `at`, a time another thread read (the sink's consumer): no earlier than the
+  /// stretch's start, or the stretch counts nothing.
+  void emptied(clock::time_point at) noexcept {
     if (is_occupied) {
       is_occupied = false;
-      occupied += coarse_now() - occupied_since;
+      if (at > occupied_since) occupied += at - occupied_since;
     }
   }
 

@@ -36,6 +36,12 @@
 // doze ends), with the rest of the lender's round (the drains resume a list of their own, and
 // re-read its length). The lender gets the role back when the loop thread lets it go.
 //
+// The sink's consumer, waiting for an item where pool threads may drive, does the same
+// (`loop_inbox::help`): it takes the role if it is free and runs the loop's handlers, carrying
+// cheap calls on, until an item is there. TBB's caller works on the pipeline it waits for in
+// the same way. On a busy machine this is what keeps a pipeline of cheap stages going: the item
+// is made on the thread that reads it, and no thread waits for a core to be woken on.
+//
 // `run_loop` is the loop thread's body. The worker pool (`worker_pool.hpp`) runs blocking calls
 // and comes back through the inbox.
 
@@ -297,6 +303,47 @@ class loop_inbox {
     if (left || work_waiting() || loop_.stopped()) wake();
   }
 
+  /// A thread that waits for what the pipeline makes (the sink's consumer), where pool threads
+  /// may drive: if the role is free, it runs the loop's handlers itself, as a driving pool
+  /// thread does, until `waits(ctx)` says it no longer waits, `max_drive_handlers` have run or
+  /// they run out; true if it ran any. TBB's caller works on the pipeline it waits for in the
+  /// same way: an item made here is read here, without a hand-off between cores or a wake-up,
+  /// and nobody waits for a core to be scheduled to make it. Not from a thread that holds a
+  /// loop's role (the consumer is then a stage of another pipeline) or lends one.
+  bool help(bool (*waits)(const void*), const void* ctx) {
+    if (!drivers_allowed_ || ready_queue::current() != nullptr || lending_here()) return false;
+    if (loop_.stopped() || role_.load(std::memory_order_relaxed) || !try_take_role()) return false;
+    bool left = true;  // stopped before the handlers ran out: some may be waiting
+    int ran = 0;
+    {
+      role_guard held(*this);
+      ready_queue::scope local(ready_);
+      const helping here(waits, ctx);
+      for (; ran < max_drive_handlers && waits(ctx); ++ran) {
+        if (pending()) schedule();
+        if (loop_.poll_one() == 0) {
+          left = false;
+          break;
+        }
+      }
+    }
+    if (ran > 0) drives_.fetch_add(1, std::memory_order_relaxed);
+    // As a driving pool thread: what arrived while this thread held the role is left to a
+    // dozing loop thread.
+    if (left || work_waiting() || loop_.stopped()) wake();
+    return ran > 0;
+  }
+
+  /// Whether the calling thread runs the loop's handlers as a helper (`help`) that still waits
+  /// for an item: it may then carry a cheap call on, as a driving pool thread does
+  /// (pipe_node.hpp). Not once an item waits for it: should the call prove long, or wait for
+  /// other calls of the pipeline, the items behind it would wait with it, and the calls
+  /// that need them to move on too.
+  static bool helper_waits() noexcept {
+    const helping* h = helping::here();
+    return h != nullptr && h->waits(h->ctx);
+  }
+
   /// Before the loop starts: whether pool threads may take the loop's role (`complete`), and
   /// what the loop thread does as it starts to doze, and a pool thread that runs out of the
   /// loop's work while it dozes: hand the sink's items to a waiting consumer (thread-safe).
@@ -470,6 +517,19 @@ class loop_inbox {
     ~role_guard() { inbox.release_role(); }
     role_guard(const role_guard&) = delete;
     role_guard& operator=(const role_guard&) = delete;
+  };
+
+  struct helping {
+    bool (*waits)(const void*);
+    const void* ctx;
+    helping(bool (*w)(const void*), const void* c) noexcept : waits(w), ctx(c) { here() = this; }
+    ~helping() { here() = nullptr; }
+    helping(const helping&) = delete;
+    helping& operator=(const helping&) = delete;
+    static const helping*& here() noexcept {
+      static thread_local const helping* h = nullptr;
+      return h;
+    }
   };
 
   // Completions to drain, or posts to run.

@@ -156,13 +156,10 @@ class sink_queue {
   [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
 
   [[nodiscard]] queue_stats snapshot(std::chrono::nanoseconds elapsed) const {
-    queue_counters c;
-    c.occupied = occupied_;
-    if (open_) {  // occupied since `filled_since_`, until now or until the consumer emptied it
-      const bool empty = tail_.load(std::memory_order_relaxed) == head_.load(std::memory_order_acquire);
-      const auto end = empty ? emptied_at() : coarse_now();
-      if (end > filled_since_) c.occupied += end - filled_since_;
-    }
+    // Occupied since the open stretch began: until now, or until the consumer emptied it.
+    queue_counters c = occupancy_;
+    if (tail_.load(std::memory_order_relaxed) == head_.load(std::memory_order_acquire))
+      c.emptied(emptied_at());
     c.items = static_cast<std::size_t>(items_.load(std::memory_order_relaxed));
     c.put_wait = std::chrono::nanoseconds(put_wait_ns_.load(std::memory_order_relaxed));
     c.get_wait = std::chrono::nanoseconds(get_wait_ns_.load(std::memory_order_relaxed));
@@ -220,6 +217,14 @@ class sink_queue {
   // with nothing left (false).
   bool wait_for_item(std::uint64_t head, std::optional<clock::time_point> deadline) {
     auto arrived = [&] { return tail_.load(std::memory_order_seq_cst) != head; };
+    // Where pool threads may do the loop's work, the consumer does it too while it waits
+    // (loop_inbox::help): what it makes is then here without a hand-off or a wake-up.
+    if (inbox_ != nullptr) {
+      const consumer_wait w{this, head, deadline};
+      while (consumer_wait::waits(&w) && inbox_->help(&consumer_wait::waits, &w)) {
+      }
+      if (arrived()) return true;
+    }
     // Spin briefly before sleeping: the writer is often microseconds away. Briefly: a consumer
     // that spins on a busy machine takes a core from the threads that make its items.
     if (spin_until([&] { return arrived() || closed_.load(std::memory_order_acquire); },
@@ -241,17 +246,26 @@ class sink_queue {
     return arrived();
   }
 
+  // What a consumer that does the loop's work waits for (loop_inbox::help): the item at `head`.
+  struct consumer_wait {
+    const sink_queue* q;
+    std::uint64_t head;
+    std::optional<clock::time_point> deadline;
+    static bool waits(const void* self) {
+      const auto* w = static_cast<const consumer_wait*>(self);
+      return w->q->tail_.load(std::memory_order_acquire) == w->head &&
+             !w->q->closed_.load(std::memory_order_acquire) &&
+             (!w->deadline || clock::now() < *w->deadline);
+    }
+  };
+
   // The writer found the queue empty as it began a put: an occupied stretch begins, and the one
   // before it ended when the consumer took its last item (`emptied_at_`, stored before the head
   // that the writer read with acquire). Only the writer keeps the count, so the two sides share
   // no lock and no written line for it, though the queue may empty and fill once per item.
   void filled() {
-    if (open_) {
-      const auto end = emptied_at();
-      if (end > filled_since_) occupied_ += end - filled_since_;
-    }
-    open_ = true;
-    filled_since_ = coarse_now();
+    occupancy_.emptied(emptied_at());
+    occupancy_.filled();
   }
 
   [[nodiscard]] clock::time_point emptied_at() const noexcept {
@@ -280,10 +294,8 @@ class sink_queue {
   parked writer_;                         // guarded by mutex_
   std::vector<stage_failure> failures_;   // guarded by mutex_
 
-  // Occupancy, kept by the writer (the loop): closed stretches, and the open one's start.
-  std::chrono::nanoseconds occupied_{0};
-  clock::time_point filled_since_{};
-  bool open_ = false;
+  // Occupancy, kept by the writer (the loop): only its occupied/occupied_since/is_occupied.
+  queue_counters occupancy_;
 };
 
 }  // namespace spdl::detail
