@@ -31,7 +31,8 @@ class sink_queue {
   // ---- loop side (the single producer) ---------------------------------------------------------
 
   /// Before the writer starts: the loop's inbox, through which the consumer wakes it.
-  void attach(loop_inbox& inbox) noexcept { inbox_ = &inbox; }
+  /// (On the loop thread, while the consumer may already wait: hence atomic.)
+  void attach(loop_inbox& inbox) noexcept { inbox_.store(&inbox, std::memory_order_release); }
 
   enum class put_result { ok, full, closed };
 
@@ -207,8 +208,9 @@ class sink_queue {
     // Off the loop (the consumer), through the loop's inbox: it wakes the loop thread however it
     // waits.
     ready_queue* q = ready_queue::current();
-    if (inbox_ != nullptr && (q == nullptr || !q->owns(h)))
-      inbox_->push(std::move(h));
+    loop_inbox* inbox = inbox_.load(std::memory_order_acquire);
+    if (inbox != nullptr && (q == nullptr || !q->owns(h)))
+      inbox->push(std::move(h));
     else
       resume_later(std::move(h));
   }
@@ -218,10 +220,13 @@ class sink_queue {
   bool wait_for_item(std::uint64_t head, std::optional<clock::time_point> deadline) {
     auto arrived = [&] { return tail_.load(std::memory_order_seq_cst) != head; };
     // Where pool threads may do the loop's work, the consumer does it too while it waits
-    // (loop_inbox::help): what it makes is then here without a hand-off or a wake-up.
-    if (inbox_ != nullptr) {
-      const consumer_wait w{this, head, deadline};
-      while (consumer_wait::waits(&w) && inbox_->help(&consumer_wait::waits, &w)) {
+    // (loop_inbox::help): what it makes is then here without a hand-off or a wake-up. Not with
+    // a deadline: a handler can take long (a source's blocking read), and the deadline would
+    // pass inside it.
+    loop_inbox* inbox = inbox_.load(std::memory_order_acquire);
+    if (inbox != nullptr && !deadline) {
+      const consumer_wait w{this, head};
+      while (consumer_wait::waits(&w) && inbox->help(&consumer_wait::waits, &w)) {
       }
       if (arrived()) return true;
     }
@@ -250,12 +255,10 @@ class sink_queue {
   struct consumer_wait {
     const sink_queue* q;
     std::uint64_t head;
-    std::optional<clock::time_point> deadline;
     static bool waits(const void* self) {
       const auto* w = static_cast<const consumer_wait*>(self);
       return w->q->tail_.load(std::memory_order_acquire) == w->head &&
-             !w->q->closed_.load(std::memory_order_acquire) &&
-             (!w->deadline || clock::now() < *w->deadline);
+             !w->q->closed_.load(std::memory_order_acquire);
     }
   };
 
@@ -288,7 +291,7 @@ class sink_queue {
   std::atomic<bool> writer_waiting_{false};
   std::atomic<bool> closed_{false};
 
-  loop_inbox* inbox_ = nullptr;
+  std::atomic<loop_inbox*> inbox_{nullptr};
   std::mutex mutex_;
   std::condition_variable ready_;
   parked writer_;                         // guarded by mutex_
