@@ -309,8 +309,10 @@ class loop_inbox {
   /// they run out; true if it ran any. TBB's caller works on the pipeline it waits for in the
   /// same way: an item made here is read here, without a hand-off between cores or a wake-up,
   /// and nobody waits for a core to be scheduled to make it. Not from a thread that holds a
-  /// loop's role (the consumer is then a stage of another pipeline) or lends one.
-  bool help(bool (*waits)(const void*), const void* ctx) {
+  /// loop's role (the consumer is then a stage of another pipeline) or lends one. noexcept: a
+  /// handler that throws ends the program here as it does on the loop thread or a pool thread,
+  /// rather than leave the loop's work half drained behind a consumer that goes on.
+  bool help(bool (*waits)(const void*), const void* ctx) noexcept {
     if (!drivers_allowed_ || ready_queue::current() != nullptr || lending_here()) return false;
     if (loop_.stopped() || role_.load(std::memory_order_relaxed) || !try_take_role()) return false;
     bool left = true;  // stopped before the handlers ran out: some may be waiting

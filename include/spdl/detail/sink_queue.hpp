@@ -226,8 +226,13 @@ class sink_queue {
     loop_inbox* inbox = inbox_.load(std::memory_order_acquire);
     if (inbox != nullptr && !deadline) {
       const consumer_wait w{this, head};
-      while (consumer_wait::waits(&w) && inbox->help(&consumer_wait::waits, &w)) {
-      }
+      const auto t0 = clock::now();
+      bool helped = false;
+      while (consumer_wait::waits(&w) && inbox->help(&consumer_wait::waits, &w)) helped = true;
+      // The time it spent making its item is time it waited for it.
+      if (helped)
+        get_wait_ns_.fetch_add(static_cast<std::uint64_t>(since(t0).count()),
+                               std::memory_order_relaxed);
       if (arrived()) return true;
     }
     // Spin briefly before sleeping: the writer is often microseconds away. Briefly: a consumer

@@ -1,7 +1,8 @@
 #pragma once
 // The pipeline's trace (build_options::trace): Chrome trace-event JSON, which Perfetto
 // (ui.perfetto.dev) and chrome://tracing open. A track per thread (the loop, each pool worker;
-// a pool worker that does the loop's work records it on its own track);
+// a pool worker that does the loop's work records it on its own track, and so does the
+// consumer while it does the loop's work: scheduler.hpp);
 // a slice per call, named after its stage, with the item's sequence number; awaitable calls,
 // which overlap on the loop thread, as async slices; queue occupancy as counters; epoch
 // boundaries as instant events.
