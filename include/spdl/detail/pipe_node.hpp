@@ -167,11 +167,9 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   void watch_call(std::chrono::nanoseconds t, bool carried) noexcept {
     if (t < (options_.concurrency == 1 ? carry_below_serial : carry_below))
       ++short_run_;
-    else if (!carried && t < long_call)
-      return;
     else if (t >= long_call)
       short_run_ = 0;
-    else
+    else if (carried)
       short_run_ = short_run_ > 16 ? short_run_ - 16 : 0;
   }
 

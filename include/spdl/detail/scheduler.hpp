@@ -284,18 +284,15 @@ class loop_inbox {
       drives_.fetch_add(1, std::memory_order_relaxed);
       role_guard held(*this);
       ready_queue::scope local(ready_);
-      left = true;
-      for (int handlers = 0; handlers < max_drive_handlers; ++handlers) {
-        if (pending()) schedule();
-        if (loop_.poll_one() == 0) {
-          left = false;
-          // Out of work with the loop thread dozing: do what it does before it sleeps. The
-          // fence pairs this look with the dozing thread's store of dozing_ and its flush: the
-          // sink's puts before it are release stores (sink_queue.hpp), not seq_cst.
-          std::atomic_thread_fence(std::memory_order_seq_cst);
-          if (dozing_.load(std::memory_order_seq_cst) && before_doze_) before_doze_();
-          break;
-        }
+      bool ran_out = false;
+      run_handlers([] { return true; }, ran_out);
+      left = !ran_out;
+      if (ran_out) {
+        // Out of work with the loop thread dozing: do what it does before it sleeps. The
+        // fence pairs this look with the dozing thread's store of dozing_ and its flush: the
+        // sink's puts before it are release stores (sink_queue.hpp), not seq_cst.
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (dozing_.load(std::memory_order_seq_cst) && before_doze_) before_doze_();
       }
     }
     // Turns used up with work left, or the loop stopped: a dozing loop thread takes the work,
@@ -315,24 +312,18 @@ class loop_inbox {
   bool help(bool (*waits)(const void*), const void* ctx) noexcept {
     if (!drivers_allowed_ || ready_queue::current() != nullptr || lending_here()) return false;
     if (loop_.stopped() || role_.load(std::memory_order_relaxed) || !try_take_role()) return false;
-    bool left = true;  // stopped before the handlers ran out: some may be waiting
+    bool ran_out = false;
     int ran = 0;
     {
       role_guard held(*this);
       ready_queue::scope local(ready_);
       const helping here(waits, ctx);
-      for (; ran < max_drive_handlers && waits(ctx); ++ran) {
-        if (pending()) schedule();
-        if (loop_.poll_one() == 0) {
-          left = false;
-          break;
-        }
-      }
+      ran = run_handlers([&] { return waits(ctx); }, ran_out);
     }
     if (ran > 0) drives_.fetch_add(1, std::memory_order_relaxed);
-    // As a driving pool thread: what arrived while this thread held the role is left to a
-    // dozing loop thread.
-    if (left || work_waiting() || loop_.stopped()) wake();
+    // As a driving pool thread: what it stopped before, or what arrived while it held the
+    // role, is left to a dozing loop thread.
+    if (!ran_out || work_waiting() || loop_.stopped()) wake();
     return ran > 0;
   }
 
@@ -520,6 +511,22 @@ class loop_inbox {
     role_guard(const role_guard&) = delete;
     role_guard& operator=(const role_guard&) = delete;
   };
+
+  // The role's holder off the loop thread (a driving pool thread, a helping consumer): runs the
+  // loop's handlers, completions drained first, up to `max_drive_handlers` and while
+  // `go_on()`. Returns how many ran; `ran_out`: the handlers ran out (none was left to run).
+  template <class GoOn>
+  int run_handlers(GoOn go_on, bool& ran_out) {
+    int ran = 0;
+    for (; ran < max_drive_handlers && go_on(); ++ran) {
+      if (pending()) schedule();
+      if (loop_.poll_one() == 0) {
+        ran_out = true;
+        break;
+      }
+    }
+    return ran;
+  }
 
   struct helping {
     bool (*waits)(const void*);
