@@ -15,6 +15,7 @@
 #include <spdl/detail/worker_pool.hpp>
 #include <spdl/pipeline/options.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -139,15 +140,19 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   // while it waits for an item (loop_inbox::help). Never on the loop thread, never with the
   // stage's own executor.
   //
-  // The count: a call under `carry_below` adds one; one of `long_call` or more (a read that
-  // missed a cache, a lock that waited) sets it back to zero, so that a stage whose calls are
-  // now and then long is practically never carried on; one in between (a call that a timer
-  // interrupt or a busy core made slower) takes off 16 when it was carried, so that more than
-  // one in 17 of them keeps the stage on the pool. Between the two on a pool thread it counts
-  // for nothing: a pool thread woken for the call, or on another core than the item, pays cache
-  // misses there that a carried call does not (with the consumer doing the loop's work, a
-  // tenth of `x + 1`'s calls on the pool took 250 ns or more, and kept the stage from being
-  // carried on for good).
+  // The count: a call under `carry_below` adds one, up to `max_run`; one of `long_call` or
+  // more (a read that missed a cache, a lock that waited, or a short call whose thread lost its
+  // core) takes off `long_penalty`, so that a stage with more than one such call in 257 is not
+  // carried on, and a few in a row take a carried stage back to the pool. (It used to set the
+  // count back to zero: with five threads on two cores, one carried call in some 8,000 was
+  // preempted, and each time 1,024 calls went to the pool before the stage was carried again,
+  // up to 18% of the calls in benchmarks/dataloader.cpp, which then ran 1.4-1.7x slower.)
+  // One in between (a call that a timer interrupt or a busy core made slower) takes off 16 when
+  // it was carried, so that more than one in 17 of them keeps the stage on the pool. Between
+  // the two on a pool thread it counts for nothing: a pool thread woken for the call, or on
+  // another core than the item, pays cache misses there that a carried call does not (with the
+  // consumer doing the loop's work, a tenth of `x + 1`'s calls on the pool took 250 ns or more,
+  // and kept the stage from being carried on for good).
   //
   // A stage of concurrency 1 (a dataloader's collate) counts calls under `carry_below_serial`
   // as short: its calls run one at a time wherever they run, so carrying one costs no
@@ -158,6 +163,8 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   static constexpr std::chrono::nanoseconds carry_below_serial{2'000};
   static constexpr std::chrono::nanoseconds long_call{10'000};
   static constexpr std::size_t carry_after = 1024;
+  static constexpr std::size_t max_run = 2 * carry_after;
+  static constexpr std::size_t long_penalty = 256;
 
   [[nodiscard]] bool carries_on() const noexcept {
     return short_run_ >= carry_after && !options_.executor &&
@@ -166,9 +173,9 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
 
   void watch_call(std::chrono::nanoseconds t, bool carried) noexcept {
     if (t < (options_.concurrency == 1 ? carry_below_serial : carry_below))
-      ++short_run_;
+      short_run_ = std::min(short_run_ + 1, max_run);
     else if (t >= long_call)
-      short_run_ = 0;
+      short_run_ = short_run_ > long_penalty ? short_run_ - long_penalty : 0;
     else if (carried)
       short_run_ = short_run_ > 16 ? short_run_ - 16 : 0;
   }
