@@ -23,4 +23,9 @@ inline clock::time_point coarse_now() noexcept {
   return clock::now();
 #endif
 }
+
+/// The time since `t0`, a coarse_now() reading, by the coarse clock.
+inline std::chrono::nanoseconds coarse_since(clock::time_point t0) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(coarse_now() - t0);
+}
 }  // namespace spdl::detail

@@ -392,6 +392,10 @@ class loop_inbox {
       while (!spin_until([this] { return inbox.try_take_role(); }, take_over_after))
         std::this_thread::sleep_for(take_over_after);
     }
+    /// Whether the loop thread has taken the role over (the call proved long).
+    [[nodiscard]] bool taken_over() const noexcept {
+      return inbox.lent_.load(std::memory_order_acquire) != lent;
+    }
     role_lent(const role_lent&) = delete;
     role_lent& operator=(const role_lent&) = delete;
   };

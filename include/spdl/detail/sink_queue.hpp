@@ -99,13 +99,13 @@ class sink_queue {
   /// after taking an item, and by then the slot it freed may have been filled by the writer
   /// (which then began a new wait). So the wait ends only on what it waited for, re-checked.
   asio::awaitable<bool> async_wait_room() {
-    const auto t0 = clock::now();
+    const auto t0 = coarse_now();  // waits are summed: the coarse clock is exact on average
     for (;;) {
       if (closed_.load(std::memory_order_acquire)) break;
       if (has_room()) break;
       co_await suspend_with(wait_for_room{this});
     }
-    put_wait_ns_.fetch_add(static_cast<std::uint64_t>(since(t0).count()),
+    put_wait_ns_.fetch_add(static_cast<std::uint64_t>(coarse_since(t0).count()),
                            std::memory_order_relaxed);
     co_return !closed_.load(std::memory_order_acquire);
   }
@@ -226,12 +226,12 @@ class sink_queue {
     loop_inbox* inbox = inbox_.load(std::memory_order_acquire);
     if (inbox != nullptr && !deadline) {
       const consumer_wait w{this, head};
-      const auto t0 = clock::now();
+      const auto t0 = coarse_now();  // per get, and summed (see async_wait_room)
       bool helped = false;
       while (consumer_wait::waits(&w) && inbox->help(&consumer_wait::waits, &w)) helped = true;
       // The time it spent making its item is time it waited for it.
       if (helped)
-        get_wait_ns_.fetch_add(static_cast<std::uint64_t>(since(t0).count()),
+        get_wait_ns_.fetch_add(static_cast<std::uint64_t>(coarse_since(t0).count()),
                                std::memory_order_relaxed);
       if (arrived()) return true;
     }
