@@ -311,7 +311,9 @@ class loop_inbox {
   /// rather than leave the loop's work half drained behind a consumer that goes on.
   bool help(bool (*waits)(const void*), const void* ctx) noexcept {
     if (!drivers_allowed_ || ready_queue::current() != nullptr || lending_here()) return false;
-    if (loop_.stopped() || role_.load(std::memory_order_relaxed) || !try_take_role()) return false;
+    // (A stopped loop runs no handler: then none ran. Asio's stopped() takes its scheduler's
+    // lock, which the role's holder takes per handler: not here, once per get.)
+    if (role_.load(std::memory_order_relaxed) || !try_take_role()) return false;
     bool ran_out = false;
     int ran = 0;
     {
@@ -643,10 +645,12 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep 
     }
     unsigned round = 0;
     const bool busy = spin_until([&] {
-      // The inbox is an atomic read; the loop's own queue takes a lock, so look less often. A
+      // The inbox is an atomic read; the loop's own queue and its stopped() take the lock of
+      // Asio's scheduler, which the role's holder takes per handler, so look less often. A
       // completion that a pool thread is draining with the role is not the loop thread's.
-      if (loop.stopped() || (inbox.pending() && !inbox.role_taken())) return true;
+      if (inbox.pending() && !inbox.role_taken()) return true;
       if (++round % 8 != 0) return false;
+      if (loop.stopped()) return true;
       idle();
       // A pool thread runs the loop's work now (unless stuck in a call it lent the role for).
       if (!inbox.try_take_role() && !inbox.take_lent_role(lent)) return false;
