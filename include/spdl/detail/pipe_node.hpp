@@ -171,15 +171,20 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
            (pool_->owns_calling_thread() || loop_inbox::helper_waits());
   }
 
-  // Whether the next call is timed for watch_call: every call of a stage whose last timed call
-  // was short, so that a run of short ones is seen whole; but one in 8 of a stage carried on
-  // with its run full. A clock read costs some 30 ns (a tenth of a carried item's way through
-  // the engine: benchmarks/engine_overhead.cpp), and a long call among the untimed ones still
-  // shows: the loop thread takes its lent role over.
+  // Whether the next call is timed for watch_call: every call of a stage whose run of short
+  // calls is not used up, so that a run is seen whole; but about one in 8, at random, of a
+  // stage carried on with its run full. A clock read costs some 30 ns (a tenth of a carried
+  // item's way through the engine: benchmarks/engine_overhead.cpp). At random, so that calls
+  // whose cost alternates cannot keep the timed ones cheap; and the first timed call that is
+  // not short takes the run below full, and every call is timed again. An untimed call that
+  // keeps its lent role past loop_inbox::take_over_after counts as long (the loop thread takes
+  // the role over: at once if it spins, after its doze if it dozes); an untimed one shorter
+  // than that, of 10 us or more, goes unseen.
   bool watches_next(bool carried) noexcept {
     if (short_run_ == 0) return false;
     if (!carried || short_run_ < max_run) return true;
-    return ++untimed_ % 8 == 0;
+    sample_ = sample_ * 6364136223846793005ULL + 1442695040888963407ULL;  // an LCG (Knuth's MMIX)
+    return sample_ >> 61 == 0;  // its top 3 bits: 1 in 8
   }
 
   void watch_call(std::chrono::nanoseconds t, bool carried) noexcept {
@@ -252,9 +257,8 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         if (carried) {
           // On the pool thread that does the loop's work, a call that has always been shorter
           // than a hand-off: run it here, with the loop's role lent meanwhile.
-          const loop_inbox::role_lent lent(*inbox_);
+          const loop_inbox::role_lent lent(*inbox_, &taken_over);
           pool_call{this, &*item, &r, seq}();
-          taken_over = lent.taken_over();
         }
         if (!carried) {
           pool_task task{pool_call{this, &*item, &r, seq}, inbox_, std::nullopt};
@@ -377,7 +381,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   tracer* trace_ = nullptr;  // build_options::trace, or none
   std::size_t active_ = 0;
   std::size_t short_run_ = 0;  // the run of short calls (watch_call)
-  std::size_t untimed_ = 0;    // carried calls with the run full (watches_next)
+  std::uint64_t sample_ = 0;   // watches_next's random state
   std::uint64_t turn_ = 0;
   bool released_ = false;
   std::vector<parked> turn_waiters_;

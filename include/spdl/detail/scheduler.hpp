@@ -311,8 +311,9 @@ class loop_inbox {
   /// rather than leave the loop's work half drained behind a consumer that goes on.
   bool help(bool (*waits)(const void*), const void* ctx) noexcept {
     if (!drivers_allowed_ || ready_queue::current() != nullptr || lending_here()) return false;
-    // (A stopped loop runs no handler: then none ran. Asio's stopped() takes its scheduler's
-    // lock, which the role's holder takes per handler: not here, once per get.)
+    // No look at loop_.stopped() first: it takes the lock of Asio's scheduler, which a
+    // spinning loop thread and the role's holder take too. A stopped loop runs no handler, and
+    // then none ran. (Below it is asked only when the handlers ran out with none waiting.)
     if (role_.load(std::memory_order_relaxed) || !try_take_role()) return false;
     bool ran_out = false;
     int ran = 0;
@@ -376,10 +377,14 @@ class loop_inbox {
   /// thread's round, and the pipeline goes on meanwhile. At the end of the scope the role comes
   /// back: at once if nobody took it over, else once its new holder lets it go (no holder waits
   /// for this thread: the coroutine that runs the call is neither suspended nor queued).
+  ///
+  /// `taken_over`, where given, is set when the role was taken over (the call proved long).
   struct role_lent {
     loop_inbox& inbox;
+    bool* taken_over;
     std::uint64_t lent;
-    explicit role_lent(loop_inbox& i) noexcept : inbox(i) {
+    explicit role_lent(loop_inbox& i, bool* taken = nullptr) noexcept
+        : inbox(i), taken_over(taken) {
       inbox.lent_round_ = ready_queue::current_round();
       lent = inbox.lent_.fetch_add(1, std::memory_order_acq_rel) + 1;  // odd: lent
       lending_here() = true;
@@ -389,14 +394,11 @@ class loop_inbox {
       std::uint64_t expected = lent;
       if (inbox.lent_.compare_exchange_strong(expected, lent + 1, std::memory_order_acq_rel))
         return;  // never taken over
+      if (taken_over != nullptr) *taken_over = true;
       // Taken over: its holder may keep it a while (a source that blocks). Spin briefly, then
       // look every `take_over_after` without holding a core.
       while (!spin_until([this] { return inbox.try_take_role(); }, take_over_after))
         std::this_thread::sleep_for(take_over_after);
-    }
-    /// Whether the loop thread has taken the role over (the call proved long).
-    [[nodiscard]] bool taken_over() const noexcept {
-      return inbox.lent_.load(std::memory_order_acquire) != lent;
     }
     role_lent(const role_lent&) = delete;
     role_lent& operator=(const role_lent&) = delete;
