@@ -259,8 +259,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
           // than a hand-off: run it here, with the loop's role lent meanwhile.
           const loop_inbox::role_lent lent(*inbox_, &taken_over);
           pool_call{this, &*item, &r, seq}();
-        }
-        if (!carried) {
+        } else {
           pool_task task{pool_call{this, &*item, &r, seq}, inbox_, std::nullopt};
           co_await suspend_with(offload{pool_, &options_.executor, &task});
         }
