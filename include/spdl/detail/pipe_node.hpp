@@ -270,6 +270,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         r.timed = sampled;
       }
       item.reset();
+      if (trace_) rt.trace_queues(clock::now());
       if (r.timed)
         this->counters.record(r.elapsed);
       else

@@ -160,6 +160,11 @@ class runtime {
   [[nodiscard]] worker_pool& pool() noexcept { return *pool_; }
   /// The trace to record into; null when build_options::trace is empty.
   [[nodiscard]] tracer* trace() noexcept { return trace_.get(); }
+
+  /// With the trace on, on the loop: an item moved at about `now` (stats_reporter::trace_queues).
+  void trace_queues(clock::time_point now) {
+    if (trace_) reporter_.trace_queues(now);
+  }
   [[nodiscard]] loop_inbox& inbox() noexcept { return inbox_; }
   [[nodiscard]] bool stopping() const noexcept { return stopping_; }
   [[nodiscard]] const std::vector<stage_failure>& failures() const noexcept {

@@ -23,7 +23,8 @@
 // role (a completion would then have to wake it, once per item): it lets the role go and dozes
 // (`loop_inbox::doze`), and every pool completion drives. What else needs the loop wakes it: a
 // push from a thread that does not drive, a post through the inbox (stop, a statistics
-// snapshot), the end of the pipeline; anything else (a trace timer) waits at most `doze_limit`.
+// snapshot), the end of the pipeline; anything else (a timer: the periodic statistics) waits at
+// most `doze_limit`.
 // On a busy machine this matters beyond the wake-ups saved: a thread woken once a millisecond
 // sits runnable behind other programs' threads most of the time, and the kernel, counting it
 // as load, then tends to put the pool's threads on one core (the image pipeline with one core
@@ -505,8 +506,9 @@ class loop_inbox {
   static constexpr int max_drive_handlers = 64;
   static constexpr unsigned max_drives = 4;
   static constexpr std::chrono::microseconds aside{200};
-  // The longest doze. What needs the loop wakes it sooner; this bounds what does not: a trace
-  // timer, and jobs queued behind a call that proved long (worker_pool::watch runs on the loop).
+  // The longest doze. What needs the loop wakes it sooner; this bounds what does not: a timer
+  // (the periodic statistics), and jobs queued behind a call that proved long
+  // (worker_pool::watch runs on the loop).
   static constexpr std::chrono::milliseconds doze_limit{20};
   // A role lent for one call this long is taken over: the call is not the nanoseconds it was
   // expected to be.

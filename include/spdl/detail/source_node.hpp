@@ -102,7 +102,10 @@ class source_node final : public producer_node<T> {
         if (timed) {
           const auto t1 = clock::now();
           this->counters.record(t1 - *t0);
-          if (trace) trace->slice(this->counters.name, produced_, *t0, t1);
+          if (trace) {
+            trace->slice(this->counters.name, produced_, *t0, t1);
+            rt.trace_queues(t1);
+          }
           t0 = t1;
         } else {
           this->counters.count();

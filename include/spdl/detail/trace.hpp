@@ -4,8 +4,8 @@
 // a pool worker that does the loop's work records it on its own track, and so does the
 // consumer while it does the loop's work: scheduler.hpp);
 // a slice per call, named after its stage, with the item's sequence number; awaitable calls,
-// which overlap on the loop thread, as async slices; queue occupancy as counters; epoch
-// boundaries as instant events.
+// which overlap on the loop thread, as async slices; queue occupancy as counters (sampled as
+// items move: stats_reporter::trace_queues); epoch boundaries as instant events.
 //
 // Each thread appends to a buffer of its own (a lock only when a thread first records), so
 // recording costs two words of memory traffic and no contention; the file is written once the
