@@ -27,8 +27,10 @@ inline void cpu_relax() noexcept {
 inline constexpr std::chrono::microseconds default_spin{50};
 
 /// Calls `ready()` until it returns true (then true) or `budget` has passed (then false).
-template <class Ready>
-bool spin_until(Ready&& ready, std::chrono::microseconds budget = default_spin) {
+/// `yield_core()` gives the core up now and then (std::this_thread::yield, and what the caller
+/// must say around it: on a busy machine the yield can last another program's time slice).
+template <class Ready, class Yield>
+bool spin_until(Ready&& ready, std::chrono::microseconds budget, Yield&& yield_core) {
   clock::time_point until{};  // read the clock only once the wait proves not to be short
   for (unsigned round = 1;; ++round) {
     if (ready()) return true;
@@ -38,9 +40,14 @@ bool spin_until(Ready&& ready, std::chrono::microseconds budget = default_spin) 
         until = clock::now() + budget;
       else if (clock::now() >= until)
         return false;
-      std::this_thread::yield();
+      yield_core();
     }
   }
+}
+
+template <class Ready>
+bool spin_until(Ready&& ready, std::chrono::microseconds budget = default_spin) {
+  return spin_until(std::forward<Ready>(ready), budget, [] { std::this_thread::yield(); });
 }
 
 /// A lock for critical sections of a few instructions, shared by threads that hand work to each
