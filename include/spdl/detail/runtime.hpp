@@ -98,6 +98,7 @@ class runtime {
           [&] {
             sink_.flush_sink();
             pool_->watch(watch, /*now_or_never=*/true);
+            if (trace_) reporter_.trace_settled();
           });
     });
   }

@@ -17,8 +17,8 @@
 // for a core) takes the role and drains them itself, with what they make ready: the item goes
 // on without waiting for the loop thread to be scheduled. The loop thread, finding that pool
 // threads do its work, steps aside for a while (`loop_inbox::step_aside`), and every pool
-// completion then drives; so does every completion while the loop thread yields its core in a
-// spin (`loop_inbox::yield_core`).
+// completion then drives (when the role is free); so does every completion while the loop
+// thread yields its core in a spin (`loop_inbox::yield_core`).
 //
 // Where pool threads may drive, the loop thread with nothing to do does not sleep holding the
 // role (a completion would then have to wake it, once per item): it lets the role go and dozes
@@ -265,11 +265,11 @@ class loop_inbox {
 
   /// A pool thread: resume `h`, the coroutine whose call it just ran. As `push`; then, where
   /// pool threads may drive (`allow_drivers`), completions were already waiting when this one
-  /// came (or the loop thread stands aside or dozes), and the loop's role is free, this thread
-  /// drains them and runs what they make ready, for a bounded while (or until the work runs
-  /// out, while no job waits for a pool thread: `max_drives`). (A pool thread outlives
-  /// the inbox's last push: the runtime joins the pool before it goes, so touching the inbox
-  /// after the push is safe here.)
+  /// came (or the loop thread stands aside, dozes or yields its core in a spin), and the loop's
+  /// role is free, this thread drains them and runs what they make ready, for a bounded while
+  /// (or until the work runs out, while no job waits for a pool thread: `max_drives`). (A pool
+  /// thread outlives the inbox's last push: the runtime joins the pool before it goes, so
+  /// touching the inbox after the push is safe here.)
   void complete(resume_handler h) {
     const bool drive = drivers_allowed_ && (aside_.load(std::memory_order_relaxed) ||
                                             pending_.load(std::memory_order_seq_cst) >= drive_after);
@@ -616,7 +616,7 @@ class loop_inbox {
   std::atomic<std::size_t> drives_{0};
   std::atomic<std::uint64_t> lent_{0};  // odd: the role's holder lent it for a call (role_lent)
   ready_queue::round* lent_round_ = nullptr;  // that holder's round (lent_ orders it)
-  std::atomic<bool> aside_{false};   // the loop thread stands aside or dozes: completions drive
+  std::atomic<bool> aside_{false};   // the loop thread stands aside, dozes or yields: they drive
   std::atomic<bool> dozing_{false};  // the loop thread dozes: a push or post wakes it
   std::atomic<std::size_t> posts_{0};  // `post`s not yet run
   std::mutex doze_mutex_;

@@ -3,9 +3,10 @@
 // (build_options::report_stats_interval, to on_stats or stderr) and the last one at the end, and
 // the queues' occupancy sampled into the trace as items move (at most once a millisecond).
 //
-// Threads: launch(), stop() and finish() run on the loop (scheduler.hpp: the loop thread, or a
-// pool thread doing its work), which owns the timers and `finished_at_`; snapshot() runs there
-// too, or on any thread once the loop has joined.
+// Threads: launch(), stop(), finish() and the trace's sampling (trace_queues, trace_settled) run
+// on the loop (scheduler.hpp: the role's holder: the loop thread, a pool thread doing its work,
+// or the consumer helping), which owns the timers, `finished_at_` and the sampling's state;
+// snapshot() runs there too, or on any thread once the loop has joined.
 
 #include <spdl/detail/asio.hpp>
 #include <spdl/detail/clock.hpp>
@@ -37,8 +38,8 @@ class stats_reporter {
   /// The pipeline starts now (before its loop thread does).
   void started() { started_at_ = clock::now(); }
 
-  /// On the loop thread, once the nodes are spawned: the periodic report, and the trace's queue
-  /// counters a first time.
+  /// On the loop, once the nodes are spawned: the periodic report, and a sample of the trace's
+  /// queue counters.
   void launch(asio::io_context& loop) {
     if (options_.report_stats_interval.count() > 0) {
       stats_timer_.emplace(loop);
@@ -53,12 +54,25 @@ class stats_reporter {
   /// timer: one that fires every millisecond wakes the loop thread a thousand times a second,
   /// and on cores that decode, each wake takes one from a pool thread (the image workload in
   /// benchmarks/image_decode.cpp ran 3-8% slower with the trace on; sampled here, 0-1%). A
-  /// queue's counter then holds its value until something moves, as the queue does.
+  /// counter shows the last sample: a change within a millisecond of it, or one made where no
+  /// call ends (the consumer's gets, a batch closing), shows at the next, which a sample put off
+  /// here makes sure of when the loop runs out of work (trace_settled). Samples come after the
+  /// call, before its result is sent on.
   void trace_queues(clock::time_point now, bool always = false) {
-    if (!always && now - last_trace_ < trace_every) return;
+    if (!always && now - last_trace_ < trace_every) {
+      trace_put_off_ = true;
+      return;
+    }
+    trace_put_off_ = false;
     last_trace_ = now;
     for (std::size_t i = 0; i < nodes_.size(); ++i)
       trace_->counter(queue_names_[i], nodes_[i]->queued(), now);
+  }
+
+  /// With the trace on, on the loop about to sleep or doze: the sample that trace_queues put
+  /// off, if any, so that the trace shows where the queues stand while nothing moves.
+  void trace_settled() {
+    if (trace_put_off_) trace_queues(clock::now(), true);
   }
 
   /// stop() began: no more reports (the stages are being cancelled).
@@ -132,6 +146,7 @@ class stats_reporter {
   std::optional<asio::steady_timer> stats_timer_;
   static constexpr std::chrono::milliseconds trace_every{1};
   clock::time_point last_trace_{};  // the loop's
+  bool trace_put_off_ = false;       // the loop's: trace_queues skipped a sample since the last
 };
 
 }  // namespace spdl::detail
