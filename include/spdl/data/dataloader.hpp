@@ -180,7 +180,7 @@ class dataloader {
 
   struct placed_batch {
     std::size_t epoch;
-    std::vector<std::size_t> positions;
+    detail::batch_positions positions;
     batch_type value;
   };
 
@@ -228,12 +228,16 @@ class dataloader {
     }
   };
 
-  // The user's function, keeping account of the items that end without a result.
+  // The user's function, keeping account of the items that end without a result. What it
+  // returns may be empty only when the function's may be (an item to drop).
+  using call_output =
+      std::conditional_t<fn_traits::may_drop, std::optional<placed<result>>, placed<result>>;
+
   struct call {
     std::shared_ptr<F> fn;
     std::shared_ptr<detail::loader_progress> progress;
 
-    std::optional<placed<result>> finish(placed<item>& x, typename fn_traits::produced&& r) {
+    call_output finish(placed<item>& x, typename fn_traits::produced&& r) {
       if constexpr (fn_traits::may_drop) {
         if (!r) {
           progress->resolved(x.epoch, x.position);
@@ -247,7 +251,7 @@ class dataloader {
   };
 
   struct plain_call : call {
-    std::optional<placed<result>> operator()(placed<item> x) {
+    call_output operator()(placed<item> x) {
       try {
         return this->finish(x, std::invoke(*this->fn, std::move(x.value)));
       } catch (...) {
@@ -258,13 +262,13 @@ class dataloader {
   };
 
   struct loop_call : call {
-    asio::awaitable<std::optional<placed<result>>> operator()(placed<item> x) {
+    asio::awaitable<call_output> operator()(placed<item> x) {
       std::exception_ptr error;
-      std::optional<placed<result>> out;
+      std::optional<call_output> out;
       try {
         auto pending = std::invoke(*this->fn, std::move(x.value));
         typename fn_traits::produced r = co_await std::move(pending);
-        out = this->finish(x, std::move(r));
+        out.emplace(this->finish(x, std::move(r)));
       } catch (...) {
         error = std::current_exception();
       }
@@ -272,7 +276,7 @@ class dataloader {
         this->progress->resolved(x.epoch, x.position);
         std::rethrow_exception(error);
       }
-      co_return out;
+      co_return std::move(*out);
     }
   };
 
@@ -282,19 +286,18 @@ class dataloader {
 
     placed_batch operator()(std::vector<placed<result>> batch) {
       const std::size_t epoch = batch.empty() ? 0 : batch.front().epoch;
-      std::vector<std::size_t> positions;
-      positions.reserve(batch.size());
+      detail::batch_positions positions;
       std::vector<result> values;
       values.reserve(batch.size());
       for (auto& x : batch) {
-        positions.push_back(x.position);
+        positions.add(x.position);
         values.push_back(std::move(x.value));
       }
       try {
         return placed_batch{epoch, std::move(positions), std::invoke(*collate, std::move(values))};
       } catch (...) {
         // The batch is lost as a whole: its items are done, not to be read again on resume.
-        for (std::size_t p : positions) progress->resolved(epoch, p);
+        positions.for_each([&](std::size_t p) { progress->resolved(epoch, p); });
         throw;
       }
     }

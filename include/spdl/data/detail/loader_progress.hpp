@@ -19,6 +19,39 @@ inline bool contains(const std::vector<std::size_t>& v, std::size_t x) {
   return std::binary_search(v.begin(), v.end(), x);
 }
 
+/// The positions of a batch's items, in the order they came: a run of consecutive positions (the
+/// common case, in input order with no item missing) is kept as two numbers, anything else is
+/// listed. A list would cost a batch an allocation of its own, made on one thread and freed on
+/// another.
+class batch_positions {
+ public:
+  void add(std::size_t position) {
+    if (listed_.empty()) {
+      if (count_ == 0) first_ = position;
+      if (position == first_ + count_) {
+        ++count_;
+        return;
+      }
+      for (std::size_t p = first_; p < first_ + count_; ++p) listed_.push_back(p);
+    }
+    listed_.push_back(position);
+  }
+
+  template <class F>
+  void for_each(F f) const {
+    if (listed_.empty()) {
+      for (std::size_t p = first_; p < first_ + count_; ++p) f(p);
+    } else {
+      for (std::size_t p : listed_) f(p);
+    }
+  }
+
+ private:
+  std::size_t first_ = 0;
+  std::size_t count_ = 0;  // the run's length, while nothing is listed
+  std::vector<std::size_t> listed_;
+};
+
 class loader_progress {
  public:
   /// Starts from `resume`: its epoch is done up to its position, and at its `done` positions.
@@ -36,11 +69,11 @@ class loader_progress {
   }
 
   /// The consumer: a batch of these positions was delivered.
-  void delivered(std::size_t epoch, const std::vector<std::size_t>& positions) {
+  void delivered(std::size_t epoch, const batch_positions& positions) {
     std::lock_guard lock(mutex_);
     auto& e = epochs_[epoch];
     e.started = true;
-    for (std::size_t p : positions) mark(e, p);
+    positions.for_each([&](std::size_t p) { mark(e, p); });
   }
 
   /// The consumer: `epoch` is over (its state is no longer asked for).
