@@ -228,8 +228,8 @@ class dataloader {
     }
   };
 
-  // The user's function, keeping account of the items that end without a result. What it
-  // returns may be empty only when the function's may be (an item to drop).
+  // The user's function, keeping account of the items that end without a result. It returns
+  // an optional (empty for an item dropped) only where the function itself returns one.
   using call_output =
       std::conditional_t<fn_traits::may_drop, std::optional<placed<result>>, placed<result>>;
 
@@ -294,7 +294,9 @@ class dataloader {
         values.push_back(std::move(x.value));
       }
       try {
-        return placed_batch{epoch, std::move(positions), std::invoke(*collate, std::move(values))};
+        // The collate first: `positions` is still needed should it throw.
+        batch_type value = std::invoke(*collate, std::move(values));
+        return placed_batch{epoch, std::move(positions), std::move(value)};
       } catch (...) {
         // The batch is lost as a whole: its items are done, not to be read again on resume.
         positions.for_each([&](std::size_t p) { progress->resolved(epoch, p); });

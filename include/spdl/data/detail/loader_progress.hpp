@@ -33,6 +33,7 @@ class batch_positions {
         return;
       }
       for (std::size_t p = first_; p < first_ + count_; ++p) listed_.push_back(p);
+      count_ = 0;
     }
     listed_.push_back(position);
   }
@@ -48,7 +49,7 @@ class batch_positions {
 
  private:
   std::size_t first_ = 0;
-  std::size_t count_ = 0;  // the run's length, while nothing is listed
+  std::size_t count_ = 0;  // the run's length; 0 once the positions are listed
   std::vector<std::size_t> listed_;
 };
 
