@@ -53,8 +53,8 @@ void tbb_parallel_pipeline(benchmark::State& state) {
 }
 
 // `trace`: build_options::trace (the trace of a million items is some 200 MB: see the image
-// workload for its cost).
-void pool_stage(benchmark::State& state, const std::string& trace) {
+// workload for its cost); `queues`: build_options::queue_capacity.
+void pool_stage(benchmark::State& state, const std::string& trace, std::size_t queues = 2) {
   std::int64_t sum = 0;
   const spdl::bench::cpu_per_item cpu;
   for (auto _ : state) {
@@ -62,7 +62,9 @@ void pool_stage(benchmark::State& state, const std::string& trace) {
                  .add_source(std::views::iota(0, num_items))
                  .pipe([](int x) { return x + 1; }, {.concurrency = 4})
                  .add_sink(64)
-                 .build({.num_threads = std::thread::hardware_concurrency(), .trace = trace});
+                 .build({.num_threads = std::thread::hardware_concurrency(),
+                         .trace = trace,
+                         .queue_capacity = queues});
     sum = 0;
     while (auto x = p.get_item()) sum += *x;
   }
@@ -70,8 +72,9 @@ void pool_stage(benchmark::State& state, const std::string& trace) {
 }
 
 void spdl_pool_stage(benchmark::State& state) { pool_stage(state, ""); }
+void spdl_pool_stage_queues_32(benchmark::State& state) { pool_stage(state, "", 32); }
 
-void spdl_loop_stage(benchmark::State& state) {
+void loop_stage(benchmark::State& state, std::size_t queues) {
   std::int64_t sum = 0;
   const spdl::bench::cpu_per_item cpu;
   for (auto _ : state) {
@@ -79,15 +82,21 @@ void spdl_loop_stage(benchmark::State& state) {
                  .add_source(std::views::iota(0, num_items))
                  .pipe([](int x) -> asio::awaitable<int> { co_return x + 1; }, {.concurrency = 4})
                  .add_sink(64)
-                 .build({.num_threads = 1});
+                 .build({.num_threads = 1, .queue_capacity = queues});
     sum = 0;
     for (int x : p) sum += x;
   }
   finish(state, sum, cpu);
 }
 
+void spdl_loop_stage(benchmark::State& state) { loop_stage(state, 2); }
+// The same with queues of 32 between stages (build_options::queue_capacity): items move in runs.
+void spdl_loop_stage_queues_32(benchmark::State& state) { loop_stage(state, 32); }
+
 }  // namespace
 
 BENCHMARK(tbb_parallel_pipeline)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(spdl_loop_stage)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(spdl_pool_stage)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(spdl_loop_stage_queues_32)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(spdl_pool_stage_queues_32)->Unit(benchmark::kMillisecond)->UseRealTime();

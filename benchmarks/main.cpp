@@ -61,7 +61,8 @@ struct group {
 // The workloads by group; `service` has none yet.
 const group groups[] = {
     {"engine",
-     "^(tbb_parallel_pipeline|spdl_loop_stage|spdl_pool_stage|threads_only|spdl_fan_out|"
+     "^(tbb_parallel_pipeline|spdl_loop_stage|spdl_pool_stage|spdl_loop_stage_queues_32|"
+     "spdl_pool_stage_queues_32|threads_only|spdl_fan_out|"
      "mutex_deque_pop|spdl_get_item_full_sink|hand_built_pipeline|spdl_dataloader|one_epoch|"
      "spdl_1000_epochs)(/|$)"},
     {"images",
@@ -86,6 +87,8 @@ struct comparison {
 const comparison table[] = {
     {"engine overhead, loop stage", "tbb_parallel_pipeline", "spdl_loop_stage", 1.0},
     {"engine overhead, pool stage", "tbb_parallel_pipeline", "spdl_pool_stage", 3.0},
+    {"  loop stage, queues of 32", "tbb_parallel_pipeline", "spdl_loop_stage_queues_32", 1.0},
+    {"  pool stage, queues of 32", "tbb_parallel_pipeline", "spdl_pool_stage_queues_32", 3.0},
     {"fan-out, 1 ms calls", "threads_only", "spdl_fan_out", 1.05},
     {"consumer hand-off", "mutex_deque_pop", "spdl_get_item_full_sink", 0},
     {"dataloader, 1M indices", "hand_built_pipeline", "spdl_dataloader", 1.05},

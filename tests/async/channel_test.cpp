@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,22 @@ TEST_CASE("channel: try_send / try_receive never suspend", "[channel]") {
   ch.close();
   CHECK(!ch.try_send(c));
   CHECK(ch.finished());
+}
+
+TEST_CASE("channel: set_capacity while empty; in use, an error that loses nothing", "[channel]") {
+  spdl::channel<int> ch{2};
+  ch.set_capacity(3);
+  CHECK(ch.capacity() == 3);
+  int a = 1, b = 2, c = 3, d = 4;
+  CHECK(ch.try_send(a));
+  CHECK(ch.try_send(b));
+  CHECK(ch.try_send(c));
+  CHECK(!ch.try_send(d));  // full at 3
+  CHECK_THROWS_AS(ch.set_capacity(8), std::logic_error);
+  CHECK(ch.try_receive() == 1);  // nothing lost
+  CHECK(ch.try_receive() == 2);
+  CHECK(ch.try_receive() == 3);
+  CHECK_THROWS_AS(ch.set_capacity(0), std::invalid_argument);
 }
 
 TEST_CASE("channel: close lets receivers drain; cancel drops and wakes everyone", "[channel]") {

@@ -46,9 +46,12 @@ std::vector<epoch_batch> train(Loader& loader, std::size_t epochs, std::size_t s
 }  // namespace
 
 TEST_CASE("dataloader: batches of an epoch, in order, the last one partial", "[data][dataloader]") {
+  const std::size_t queues = GENERATE(std::size_t{2}, std::size_t{16});  // queue_capacity
+  CAPTURE(queues);
   spdl::dataloader loader(spdl::sequential_sampler(100),
                           [](std::size_t i) { return static_cast<int>(i) * 2; },
-                          {.batch_size = 8, .num_threads = 2, .concurrency = 4});
+                          {.batch_size = 8, .num_threads = 2, .concurrency = 4,
+                           .queue_capacity = queues});
   for (int epoch = 0; epoch < 2; ++epoch) {
     std::vector<int> all;
     std::vector<std::size_t> sizes;

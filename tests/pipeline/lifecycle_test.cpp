@@ -182,6 +182,10 @@ TEST_CASE("failure budgets", "[pipeline][failures]") {
                     std::invalid_argument);
     CHECK_THROWS_AS(spdl::pipeline_builder().add_source(std::views::iota(0, 3)).aggregate(0),
                     std::invalid_argument);
+    CHECK_THROWS_AS(
+        spdl::pipeline_builder().add_source(std::views::iota(0, 3)).add_sink(1).build(
+            {.queue_capacity = 0}),
+        std::invalid_argument);
   }
 }
 
@@ -270,19 +274,24 @@ TEST_CASE("lifecycle: start, stop, destruction", "[pipeline][lifecycle]") {
 
 TEST_CASE("back-pressure: live items stay bounded when the consumer stops reading",
           "[pipeline][backpressure]") {
+  // With build_options::queue_capacity (default 2) items per queue between stages.
+  const std::size_t capacity = GENERATE(std::size_t{0}, std::size_t{5});  // 0: the default
+  CAPTURE(capacity);
   spdl::test::counts c;
   constexpr std::size_t conc_a = 3, conc_b = 2, sink = 4;
-  constexpr std::size_t stage_queues = 2;  // a's and b's output channels, 2 items each
-  constexpr long bound =
-      conc_a + conc_b + stage_queues * 2 + sink;  // the source makes ints, not payloads
+  const std::size_t queue = capacity == 0 ? 2 : capacity;
+  // a's and b's output channels (the source makes ints, not payloads)
+  const long bound = static_cast<long>(conc_a + conc_b + queue * 2 + sink);
   {
+    spdl::build_options options{.num_threads = 2};
+    if (capacity > 0) options.queue_capacity = capacity;
     auto p = spdl::pipeline_builder()
                  .add_source(std::views::iota(0))
                  .pipe([&](int i) { return spdl::test::counted(c, i); }, {.concurrency = conc_a})
                  .pipe([](spdl::test::counted x) { return x; },
                        {.concurrency = conc_b, .order = spdl::output_order::input})
                  .add_sink(sink)
-                 .build({.num_threads = 2});
+                 .build(std::move(options));
     std::vector<spdl::test::counted> held;
     for (int i = 0; i < 5; ++i) held.push_back(std::move(*p.get_item()));
     long most = 0;
@@ -292,6 +301,8 @@ TEST_CASE("back-pressure: live items stay bounded when the consumer stops readin
     }
     CHECK(most <= bound);
     CHECK(most > 0);
+    // Larger queues hold more: more than the default's bound once they have filled.
+    if (capacity == 5) CHECK(most > static_cast<long>(conc_a + conc_b + 2 * 2 + sink));
   }
   CHECK(c.live.load() == 0);
 }

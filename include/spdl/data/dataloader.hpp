@@ -63,6 +63,8 @@ struct dataloader_options {
   std::function<void(const spdl::stage_failure&)> on_failure;
   /// A path: the loader's pipeline writes a trace there (see build_options::trace).
   std::string trace;
+  /// Items each queue between the loader's stages holds (see build_options::queue_capacity).
+  std::size_t queue_capacity = 2;
 };
 
 /// What collate gets when none is given: the batch as it is.
@@ -323,7 +325,8 @@ class dataloader {
         .build({.num_threads = options_.num_threads,
                 .max_failures = options_.max_failures,
                 .on_failure = options_.on_failure,
-                .trace = options_.trace});
+                .trace = options_.trace,
+                .queue_capacity = options_.queue_capacity});
   }
 
   void advance() {

@@ -27,6 +27,16 @@ class channel {
   channel(const channel&) = delete;
   channel& operator=(const channel&) = delete;
 
+  /// Holds `capacity` items from now on. Only while it is empty and nobody waits on it (a
+  /// pipeline sets its queues so before it starts): std::logic_error otherwise.
+  void set_capacity(std::size_t capacity) {
+    if (capacity == 0) throw std::invalid_argument("spdl::channel: capacity must be >= 1");
+    if (size_ != 0 || !senders_.empty() || !receivers_.empty())
+      throw std::logic_error("spdl::channel::set_capacity: the channel is in use");
+    slots_ = std::vector<std::optional<T>>(capacity);
+    head_ = 0;
+  }
+
   /// Moves `value` in when a receiver waits or there is room, and returns true. Returns false,
   /// leaving `value` alone, when the channel is full or closed (see `closed()`).
   bool try_send(T& value) {

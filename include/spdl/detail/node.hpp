@@ -38,6 +38,9 @@ class node {
   virtual queue_stats output_stats(std::chrono::nanoseconds elapsed, clock::time_point now) const = 0;
   /// Items in the output queue now (on the loop).
   [[nodiscard]] virtual std::size_t queued() const noexcept = 0;
+  /// Before the start: the capacity of the output queue, where it is a queue between stages
+  /// (build_options::queue_capacity; the sink's is its own).
+  virtual void set_queue_capacity(std::size_t) {}
   /// Whether the node runs user code that is promised the loop thread itself (an awaitable
   /// stage's function). Where none does, pool threads may take the loop's role (scheduler.hpp).
   [[nodiscard]] virtual bool needs_loop_thread() const noexcept { return false; }

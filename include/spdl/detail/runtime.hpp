@@ -44,7 +44,10 @@ class runtime {
         ledger_(nodes_, options_.max_failures, options_.on_failure),
         trace_(options_.trace.empty() ? nullptr : std::make_unique<tracer>(options_.trace)),
         reporter_(nodes_, options_, trace_.get()) {
-    for (std::size_t i = 0; i < nodes_.size(); ++i) nodes_[i]->index = i;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      nodes_[i]->index = i;
+      nodes_[i]->set_queue_capacity(options_.queue_capacity);
+    }
     // Pool threads may run the loop's work (scheduler.hpp) unless user code was promised the
     // loop thread: an awaitable stage's function, the on_stats and on_failure hooks.
     bool loop_thread_only = options_.on_stats || options_.on_failure;

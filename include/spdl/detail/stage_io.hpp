@@ -16,7 +16,8 @@
 
 namespace spdl::detail {
 
-/// Each node's output: the queue the next node reads.
+/// Each node's output: the queue the next node reads (build_options::queue_capacity sets it
+/// before the start; this is the default's value).
 inline constexpr std::size_t channel_capacity = 2;
 
 /// What a node took from its input.
@@ -71,6 +72,7 @@ class producer_node : public node {
     return out_.counters().snapshot(counters.name, elapsed, now);
   }
   [[nodiscard]] std::size_t queued() const noexcept override { return out_.size(); }
+  void set_queue_capacity(std::size_t capacity) override { out_.set_capacity(capacity); }
 
  protected:
   // Sends one value; false when the output is closed (shutdown, or downstream gone).

@@ -210,6 +210,8 @@ class sink_builder {
   pipeline<T> build(build_options options = {}) && {
     if (options.num_threads == 0)
       throw std::invalid_argument("spdl::build: num_threads must be >= 1");
+    if (options.queue_capacity == 0)
+      throw std::invalid_argument("spdl::build: queue_capacity must be >= 1");
     auto rt = std::make_unique<detail::runtime>(std::move(spec_->nodes), *spec_->sink, std::move(options));
     return pipeline<T>(std::move(rt), *sink_);
   }
