@@ -77,6 +77,7 @@ TEST_CASE("channel: set_capacity while empty; in use, an error that loses nothin
   CHECK(ch.try_send(c));
   CHECK(!ch.try_send(d));  // full at 3
   CHECK_THROWS_AS(ch.set_capacity(8), std::logic_error);
+  CHECK(ch.capacity() == 3);
   CHECK(ch.try_receive() == 1);  // nothing lost
   CHECK(ch.try_receive() == 2);
   CHECK(ch.try_receive() == 3);

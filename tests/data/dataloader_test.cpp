@@ -46,8 +46,11 @@ std::vector<epoch_batch> train(Loader& loader, std::size_t epochs, std::size_t s
 }  // namespace
 
 TEST_CASE("dataloader: batches of an epoch, in order, the last one partial", "[data][dataloader]") {
-  const std::size_t queues = GENERATE(std::size_t{2}, std::size_t{16});  // queue_capacity
-  CAPTURE(queues);
+  const std::size_t queues = GENERATE(std::size_t{1}, std::size_t{2}, std::size_t{16});
+  CAPTURE(queues);  // queue_capacity
+  CHECK_THROWS_AS(spdl::dataloader(spdl::sequential_sampler(1), [](std::size_t i) { return i; },
+                                   {.queue_capacity = 0}),
+                  std::invalid_argument);
   spdl::dataloader loader(spdl::sequential_sampler(100),
                           [](std::size_t i) { return static_cast<int>(i) * 2; },
                           {.batch_size = 8, .num_threads = 2, .concurrency = 4,

@@ -101,6 +101,8 @@ class dataloader {
       throw std::invalid_argument("spdl::dataloader: batch_size must be >= 1");
     if (options_.buffer_size == 0)
       throw std::invalid_argument("spdl::dataloader: buffer_size must be >= 1");
+    if (options_.queue_capacity == 0)
+      throw std::invalid_argument("spdl::dataloader: queue_capacity must be >= 1");
     if (options_.num_threads == 0) options_.num_threads = spdl::detail::default_num_threads();
     if (options_.concurrency == 0) options_.concurrency = 2 * options_.num_threads;
   }

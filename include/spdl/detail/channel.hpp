@@ -33,6 +33,7 @@ class channel {
     if (capacity == 0) throw std::invalid_argument("spdl::channel: capacity must be >= 1");
     if (size_ != 0 || !senders_.empty() || !receivers_.empty())
       throw std::logic_error("spdl::channel::set_capacity: the channel is in use");
+    if (capacity == slots_.size()) return;
     slots_ = std::vector<std::optional<T>>(capacity);
     head_ = 0;
   }

@@ -85,12 +85,16 @@ struct build_options {
   /// the pipeline's threads have finished (at the end of stop() or destruction). "" (default):
   /// no trace, no cost.
   std::string trace;
-  /// Items each queue between two stages holds (the sink's holds add_sink's buffer_size); at
-  /// least 1. Items in flight stay within the sum of the stages' concurrency and the queues'
-  /// capacities. The default keeps that small for items of megabytes. For cheap items
-  /// (microseconds of work or less), larger queues let a stage take and pass on items in runs,
-  /// where queues of 2 switch coroutines every item or two: 1M ints through an awaitable stage,
-  /// 266 ns/item with queues of 2, 95-108 with queues of 32 (benchmarks/README.md).
+  /// Items each queue between two stages holds (a queue after aggregate(n) holds batches); at
+  /// least 1. The sink holds add_sink's buffer_size. Items alive stay within the stages'
+  /// concurrency plus the queues' capacities, plus one the source holds while it waits for
+  /// room, what each aggregate is filling and what the consumer holds (README, "Bounded
+  /// memory"); each queue's slots are allocated when the pipeline is built. The default keeps
+  /// that small for items of megabytes. For cheap items (microseconds of work or less), larger
+  /// queues let a stage take and pass on items in runs, where queues of 2 switch coroutines
+  /// every item or two: on an idle 2-core machine, 1M ints through an awaitable stage took
+  /// about 2.3x less time per item with queues of 32 (much less gain with its cores busy:
+  /// benchmarks/README.md, "Queues of more than 2 items between stages").
   std::size_t queue_capacity = 2;
 };
 
