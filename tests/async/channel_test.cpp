@@ -225,3 +225,147 @@ TEST_CASE("channel: epoch boundaries are queued in-band and never passed by a re
     CHECK(items == std::vector<int>{7, 8});
   }
 }
+
+TEST_CASE("channel: a refilled sender makes its next value as receivers make room, and is "
+          "resumed once it has none",
+          "[channel]") {
+  // A producer that keeps ahead of its receiver: async_send_refilled waits once; each receive
+  // that makes room moves its value in and asks it for the next, on the receiver's turn.
+  struct maker {
+    int next = 0;
+    int last = 9;
+    int value = 0;
+    int refills = 0;
+    static int* refill(void* self) {
+      auto& m = *static_cast<maker*>(self);
+      ++m.refills;
+      if (m.next > m.last) return nullptr;
+      m.value = m.next++;
+      return &m.value;
+    }
+  };
+  SECTION("every value arrives in order, within the capacity") {
+    asio::io_context ctx{1};
+    spdl::channel<int> ch{2};
+    maker m;
+    std::vector<int> got;
+    std::size_t most_buffered = 0;
+    int sends = 0;
+    // Named: a coroutine lambda's captures must outlive its coroutine.
+    auto receiver = [&]() -> asio::awaitable<void> {
+      while (auto v = co_await ch.async_receive()) {
+        got.push_back(*v);
+        most_buffered = std::max(most_buffered, ch.size());
+      }
+    };
+    auto sender = [&]() -> asio::awaitable<void> {
+      while (m.next <= m.last) {
+        m.value = m.next++;
+        ++sends;
+        const bool sent = co_await ch.async_send_refilled(m.value, &maker::refill, &m);
+        CHECK(sent);
+      }
+      ch.close();
+    };
+    asio::co_spawn(ctx, receiver(), asio::detached);
+    asio::co_spawn(ctx, sender(), asio::detached);
+    ctx.run();
+    CHECK(got == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+    CHECK(most_buffered <= 2);
+    // 0 to the waiting receiver, 1 and 2 queued, 3 waits: 4..9 came from refills, and the
+    // seventh refill had nothing.
+    CHECK(sends == 4);
+    CHECK(m.refills == 7);
+    CHECK(ch.counters().items == 10);
+  }
+  SECTION("cancel wakes it with false") {
+    asio::io_context ctx{1};
+    spdl::channel<int> ch{1};
+    maker m;
+    bool sent = true;
+    auto sender = [&]() -> asio::awaitable<void> {
+      int first = 100;
+      CHECK(ch.try_send(first));
+      m.value = m.next++;
+      sent = co_await ch.async_send_refilled(m.value, &maker::refill, &m);  // full: waits
+    };
+    auto canceller = [&]() -> asio::awaitable<void> {
+      ch.cancel();
+      co_return;
+    };
+    asio::co_spawn(ctx, sender(), asio::detached);
+    asio::co_spawn(ctx, canceller(), asio::detached);
+    ctx.run();
+    CHECK(!sent);
+    CHECK(m.refills == 0);
+    CHECK(ch.size() == 0);
+  }
+}
+
+TEST_CASE("channel: a waiter that takes items where they are sent; what it refuses is queued and "
+          "wakes it",
+          "[channel]") {
+  struct taker {
+    bool accept = true;
+    std::vector<int> took;
+    static bool take(void* self, int& v) {
+      auto& t = *static_cast<taker*>(self);
+      if (!t.accept) return false;
+      t.took.push_back(v);
+      return true;
+    }
+  };
+  asio::io_context ctx{1};
+  spdl::channel<int> ch{2};
+  taker t;
+  std::vector<int> looked;  // what the waiter found queued when it woke (-1: a boundary)
+  int wakes = 0;
+  auto waiter = [&]() -> asio::awaitable<void> {
+    for (;;) {
+      co_await ch.async_wait_taking(&taker::take, &t);
+      ++wakes;
+      for (;;) {
+        if (auto v = ch.try_receive()) {
+          looked.push_back(*v);
+        } else if (ch.try_take_boundary()) {
+          looked.push_back(-1);
+        } else {
+          break;
+        }
+      }
+      if (ch.finished()) break;
+    }
+  };
+  // co_await outside CHECK: GCC 12 evaluates a co_await in Catch's expression more than once.
+  auto sender = [&]() -> asio::awaitable<void> {
+    co_await asio::post(ctx, asio::use_awaitable);  // the waiter waits
+    const bool sent1 = co_await ch.async_send(0);
+    CHECK(sent1);
+    const bool sent2 = co_await ch.async_send(1);
+    CHECK(sent2);
+    CHECK(ch.size() == 0);  // taken where they were sent
+    t.accept = false;
+    const bool sent3 = co_await ch.async_send(2);  // refused: queued, the waiter woken
+    CHECK(sent3);
+    const bool sent4 = co_await ch.async_send(3);  // behind it
+    CHECK(sent4);
+    CHECK(ch.size() == 2);
+    co_await asio::post(ctx, asio::use_awaitable);  // the waiter takes 2 and 3, and waits again
+    t.accept = true;
+    const bool sent5 = co_await ch.async_send(4);
+    CHECK(sent5);
+    const bool sent6 = co_await ch.async_send_boundary();  // wakes it to look
+    CHECK(sent6);
+    const bool sent7 = co_await ch.async_send(5);  // behind the boundary: never taken past it
+    CHECK(sent7);
+    co_await asio::post(ctx, asio::use_awaitable);
+    ch.close();
+  };
+  asio::co_spawn(ctx, waiter(), asio::detached);
+  asio::co_spawn(ctx, sender(), asio::detached);
+  ctx.run();
+  CHECK(t.took == std::vector<int>{0, 1, 4});
+  CHECK(looked == std::vector<int>{2, 3, -1, 5});
+  CHECK(wakes == 3);
+  CHECK(ch.counters().items == 6);
+}

@@ -44,7 +44,19 @@ class channel {
     if (closed_) return false;
     // Receivers wait only on an empty queue; with a boundary queued, the value goes behind it.
     if (size_ == 0) {
-      if (receive_waiter* r = receivers_.pop_front()) {
+      if (receive_waiter* r = receivers_.front()) {
+        if (r->take != nullptr) {  // a receiver that takes items where they are sent
+          if (r->take(r->context, value)) {
+            stamp(nullptr, nullptr);
+            ++counters_.items;
+            return true;  // and it waits on
+          }
+          receivers_.pop_front();  // refused: queued, and the receiver woken to look
+          push(std::move(value));
+          r->park.resume();
+          return true;
+        }
+        receivers_.pop_front();
         r->slot->emplace(std::move(value));
         stamp(r->index, r->epoch);
         ++counters_.items;
@@ -87,6 +99,44 @@ class channel {
     co_await detail::suspend(w.park);
     counters_.put_wait += detail::coarse_now() - t0;
     co_return w.ok;
+  }
+
+  /// Sends `value` as async_send does, for a sender that can make its next value on the spot:
+  /// each time a receiver makes room while it waits, the value moves in and `refill(context)`
+  /// is called, on the receiver's thread (the loop's), for the next one: a pointer to it (the
+  /// channel moves from it when there is room), and the sender waits on; or nullptr, and the
+  /// sender resumes (true: its last value went in). So a producer that keeps ahead of its
+  /// receivers is resumed once per run of values rather than once per value or two. `value`
+  /// and what `refill` returns must live until the sender resumes.
+  asio::awaitable<bool> async_send_refilled(T& value, T* (*refill)(void*), void* context) {
+    if (try_send(value)) co_return true;
+    if (closed_) co_return false;
+    send_waiter w;
+    w.value = &value;
+    w.refill = refill;
+    w.context = context;
+    senders_.push_back(&w);
+    w.since = detail::coarse_now();
+    co_await detail::suspend(w.park);
+    counters_.put_wait += detail::coarse_now() - w.since;
+    co_return w.ok;
+  }
+
+  /// Waits for something to look at (an item queued, an epoch boundary next, the end), taking
+  /// items where they are sent in the meantime: while the channel is empty, a sent value goes to
+  /// `take(context, value)` (on the sender's thread, the loop's), which moves it on and returns
+  /// true, or refuses it (false): the value is then queued and the waiter resumes. Take what is
+  /// there with try_receive / try_take_boundary after it returns. Only where order allows it:
+  /// the values that `take` accepts pass whatever the channel queued after the waiter began.
+  asio::awaitable<void> async_wait_taking(bool (*take)(void*, T&), void* context) {
+    if (size_ != 0 || closed_) co_return;
+    receive_waiter w;
+    w.take = take;
+    w.context = context;
+    receivers_.push_back(&w);
+    const auto t0 = detail::coarse_now();
+    co_await detail::suspend(w.park);
+    counters_.get_wait += detail::coarse_now() - t0;
   }
 
   /// An item if one is buffered; otherwise empty (see `finished()` for end of stream).
@@ -136,6 +186,10 @@ class channel {
     while (size_ > 0 && slots_[head_]) {
       receive_waiter* r = receivers_.pop_front();
       if (!r) break;
+      if (r->take != nullptr) {  // it looks for itself
+        r->park.resume();
+        break;
+      }
       stamp(r->index, r->epoch);
       r->slot->emplace(std::move(*slots_[head_]));
       pop();
@@ -179,13 +233,18 @@ class channel {
     detail::parked park;
     T* value = nullptr;  // none: an epoch boundary
     bool ok = false;
+    T* (*refill)(void*) = nullptr;  // async_send_refilled
+    void* context = nullptr;
+    detail::clock::time_point since{};  // refilled: since the last value went in (put_wait)
     send_waiter* next = nullptr;
   };
   struct receive_waiter {
     detail::parked park;
-    std::optional<T>* slot = nullptr;
+    std::optional<T>* slot = nullptr;  // none: it takes items through `take`, or looks
     std::uint64_t* index = nullptr;
     std::uint64_t* epoch = nullptr;
+    bool (*take)(void*, T&) = nullptr;  // async_wait_taking
+    void* context = nullptr;
     receive_waiter* next = nullptr;
   };
 
@@ -217,11 +276,22 @@ class channel {
     slots_[head_].reset();
     head_ = head_ + 1 == slots_.size() ? 0 : head_ + 1;
     --size_;
-    if (send_waiter* s = senders_.pop_front()) {
+    if (send_waiter* s = senders_.front()) {
       if (s->value)
         push(std::move(*s->value));
       else
         push_boundary();
+      if (s->refill != nullptr) {
+        // Its wait so far counts; the time it takes to make the next value does not.
+        counters_.put_wait += detail::coarse_now() - s->since;
+        s->value = s->refill(s->context);
+        if (s->value != nullptr) {
+          s->since = detail::coarse_now();
+          return;  // it waits on, with its next value
+        }
+        s->since = detail::coarse_now();
+      }
+      senders_.pop_front();
       s->ok = true;
       s->park.resume();
     } else if (size_ == 0) {

@@ -22,6 +22,7 @@ class sink_node final : public node, public sink_control {
   sink_queue<T>& queue() noexcept { return queue_; }
   void spawn(runtime& rt) override {
     queue_.attach(rt.inbox());
+    loop_ = &rt.loop();
     rt.spawn(run(rt));
   }
   void cancel_output() override {}  // close_sink ends the stream, keeping what it holds
@@ -41,8 +42,13 @@ class sink_node final : public node, public sink_control {
       // Room first, then the item: an item never waits outside a queue.
       if (!queue_.has_room() && !co_await queue_.async_wait_room()) break;
       std::optional<T> item;
-      taken got = take_next(in_, item);
-      if (got == taken::nothing_yet) got = co_await receive_next(in_, item);
+      const taken got = take_next(in_, item);
+      if (got == taken::nothing_yet) {
+        // Waiting, it takes items where the last stage sends them, straight into the sink
+        // queue while that has room: no hand-off to this coroutine, no switch per item.
+        co_await in_.async_wait_taking(&sink_node::take, this);
+        continue;  // room first, again
+      }
       if (got == taken::end) break;
       if (got == taken::boundary) {
         if (!queue_.put_boundary()) break;  // closed: stopping
@@ -61,8 +67,32 @@ class sink_node final : public node, public sink_control {
     queue_.close(rt.failures());
   }
 
+  // What the waiting writer takes where it is sent (channel::async_wait_taking): in order, as
+  // the channel is empty while the writer waits. Refused when the queue is full or closed: the
+  // item is then queued upstream, and the writer waits for room before it takes it.
+  // The items taken so are published once the handler that sent them is done: a run of them
+  // costs the consumer's core one look at the queue's tail, not one per item. A refused item
+  // publishes what was written: the consumer must see it to make room.
+  static bool take(void* self, T& item) {
+    auto& node = *static_cast<sink_node*>(self);
+    if (!node.queue_.write(item)) {
+      node.queue_.publish();
+      return false;
+    }
+    if (!node.publish_posted_) {
+      node.publish_posted_ = true;
+      asio::post(*node.loop_, [&node] {
+        node.publish_posted_ = false;
+        node.queue_.publish();
+      });
+    }
+    return true;
+  }
+
   sink_queue<T> queue_;
   channel<T>& in_;
+  asio::io_context* loop_ = nullptr;
+  bool publish_posted_ = false;
 };
 
 }  // namespace spdl::detail

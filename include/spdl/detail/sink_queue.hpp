@@ -26,7 +26,9 @@ template <class T>
 class sink_queue {
  public:
   explicit sink_queue(std::size_t capacity)
-      : slots_(capacity), wake_threshold_(capacity < 2 ? 1 : capacity / 2) {}
+      : slots_(capacity),
+        wake_threshold_(capacity < 2 ? 1 : capacity / 2),
+        publish_run_(capacity < 4 ? 1 : capacity / 4) {}
 
   // ---- loop side (the single producer) ---------------------------------------------------------
 
@@ -36,51 +38,73 @@ class sink_queue {
 
   enum class put_result { ok, full, closed };
 
-  [[nodiscard]] bool has_room() const noexcept {
-    return tail_.load(std::memory_order_relaxed) - head_.load(std::memory_order_acquire) <
-           slots_.size();
+  /// Whether a put finds room. The writer's view of the head (`seen_head_`) is read again only
+  /// when it says the queue is full: the consumer writes the head once per item, and a look at
+  /// it takes that line from the consumer's core.
+  [[nodiscard]] bool has_room() noexcept {
+    if (written_ - seen_head_ < slots_.size()) return true;
+    seen_head_ = head_.load(std::memory_order_acquire);
+    return written_ - seen_head_ < slots_.size();
   }
 
-  /// Puts `first`, then as many items as `more()` yields while there is room. `more` returns
-  /// std::optional<T> (empty: nothing more now).
+  /// Writes `item` behind the items queued without showing it to the consumer yet: publish()
+  /// shows what was written, a run of items for one look at the tail's line from the consumer's
+  /// core instead of one per item. A run of a quarter of the queue is published at once, so
+  /// that the consumer reads one part while the writer fills the next. False, leaving `item`
+  /// alone, when full or closed.
+  bool write(T& item) {
+    if (closed_.load(std::memory_order_acquire) || !has_room()) return false;
+    slots_[written_ % slots_.size()].emplace(std::move(item));
+    if (++written_ - tail_.load(std::memory_order_relaxed) >= publish_run_) publish();
+    return true;
+  }
+
+  /// Shows the consumer what write() wrote, waking it when it sleeps and half the queue is
+  /// there (its wake-up costs this thread a system call; flush() wakes it for less when the
+  /// loop runs out of work).
+  void publish() {
+    const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+    if (written_ == tail) return;
+    // Found empty: an occupied stretch begins, and the one before it ended when the consumer
+    // took its last item (`emptied_at_`, stored before the head read here). Before the tail
+    // moves: until then the consumer cannot take more, so `emptied_at_` stays that time.
+    seen_head_ = head_.load(std::memory_order_acquire);
+    if (seen_head_ == tail) filled();
+    // Release, not seq_cst: a full fence here would wait for this line to come back from the
+    // consumer, which reads it as it spins. wake_consumer's fence orders it before the look.
+    tail_.store(written_, std::memory_order_release);
+    // Only the writer counts (one thread at a time: the loop's role): a plain store, as a
+    // locked add would also wait for the tail's line (x86).
+    items_.store(items_.load(std::memory_order_relaxed) + (written_ - tail),
+                 std::memory_order_relaxed);
+    // The head seen is at most the consumer's: fewer queued than that means fewer queued.
+    if (written_ - seen_head_ >= wake_threshold_ &&
+        written_ - head_.load(std::memory_order_seq_cst) >= wake_threshold_)
+      wake_consumer();
+  }
+
+  /// Puts `first`, then as many items as `more()` yields while there is room, and publishes
+  /// them. `more` returns std::optional<T> (empty: nothing more now).
   template <class More>
   put_result try_put(T& first, More&& more) {
     if (closed_.load(std::memory_order_acquire)) return put_result::closed;
-    if (!has_room()) return put_result::full;
-    std::uint64_t tail = tail_.load(std::memory_order_relaxed);
-    const std::uint64_t head = head_.load(std::memory_order_acquire);
-    const bool was_empty = tail == head;
-    slots_[tail % slots_.size()].emplace(std::move(first));
-    ++tail;
-    while (tail - head_.load(std::memory_order_acquire) < slots_.size()) {
+    if (!write(first)) return put_result::full;
+    while (has_room()) {
       std::optional<T> next = more();
       if (!next) break;
-      slots_[tail % slots_.size()].emplace(std::move(*next));
-      ++tail;
+      write(*next);
     }
-    const std::uint64_t pushed = tail - tail_.load(std::memory_order_relaxed);
-    // Before the tail moves: until then the consumer cannot take these items, so `emptied_at_`
-    // is still the time of the emptying that this put found.
-    if (was_empty) filled();
-    // Release, not seq_cst: a full fence here would wait for this line to come back from the
-    // consumer, which reads it as it spins. wake_consumer's fence orders it before the look.
-    tail_.store(tail, std::memory_order_release);
-    items_.fetch_add(pushed, std::memory_order_relaxed);
-    // A sleeping consumer is woken for a batch (half the queue), not for each item: its wake-up
-    // costs this thread a system call. flush() wakes it for less when the loop runs out of work.
-    if (tail - head_.load(std::memory_order_seq_cst) >= wake_threshold_) wake_consumer();
+    publish();
     return put_result::ok;
   }
 
-  /// Puts an epoch boundary (the caller saw room); false when closed. The consumer is woken for
-  /// it: the epoch's last items are there.
+  /// Puts an epoch boundary behind what was written (the caller saw room) and publishes; false
+  /// when closed. The consumer is woken for it: the epoch's last items are there.
   bool put_boundary() {
     if (closed_.load(std::memory_order_acquire)) return false;
-    const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
-    const bool was_empty = tail == head_.load(std::memory_order_acquire);
-    slots_[tail % slots_.size()].reset();  // an empty slot among the queued ones: a boundary
-    if (was_empty) filled();               // before the tail moves, as in try_put
-    tail_.store(tail + 1, std::memory_order_release);
+    slots_[written_ % slots_.size()].reset();  // an empty slot among the queued ones: a boundary
+    ++written_;
+    publish();
     wake_consumer();
     return true;
   }
@@ -99,6 +123,7 @@ class sink_queue {
   /// after taking an item, and by then the slot it freed may have been filled by the writer
   /// (which then began a new wait). So the wait ends only on what it waited for, re-checked.
   asio::awaitable<bool> async_wait_room() {
+    publish();  // what is written must be seen for room to be made
     const auto t0 = coarse_now();  // waits are summed: the coarse clock is exact on average
     for (;;) {
       if (closed_.load(std::memory_order_acquire)) break;
@@ -112,7 +137,9 @@ class sink_queue {
 
   /// End of stream, with the failures that ended it (if any). Wakes both sides. Items already
   /// in the queue stay readable.
+  /// On the loop (or before the start): what was written is published first.
   void close(std::vector<stage_failure> failures = {}) {
+    publish();
     std::lock_guard lock(mutex_);
     if (closed_.load(std::memory_order_relaxed)) return;
     failures_ = std::move(failures);
@@ -143,10 +170,16 @@ class sink_queue {
     }
     // Taking the last item: when, for the writer's occupancy count (`filled`), before the head
     // moves (the item is there, so the tail is at least head + 1: equal, it is the last).
-    if (tail_.load(std::memory_order_acquire) == head + 1)
+    const std::uint64_t left = tail_.load(std::memory_order_acquire) - (head + 1);
+    if (left == 0)
       emptied_at_.store(coarse_now().time_since_epoch().count(), std::memory_order_relaxed);
-    head_.store(head + 1, std::memory_order_seq_cst);
-    if (writer_waiting_.load(std::memory_order_seq_cst)) {
+    // Release, not seq_cst: a full fence per item would wait for the slot's line, which the
+    // writer fills. The writer waits only on a full queue, and is woken once half of it is read
+    // (woken for each item, it would put one and wait again, each time through the loop's
+    // inbox): a consumer that reads on sees it waiting by then; one that stops at an empty
+    // queue looks again behind a fence before it waits (wait_for_item).
+    head_.store(head + 1, std::memory_order_release);
+    if (left <= wake_threshold_ && writer_waiting_.load(std::memory_order_relaxed)) {
       std::lock_guard lock(mutex_);
       wake_writer_locked();
     }
@@ -180,11 +213,10 @@ class sink_queue {
       std::lock_guard lock(q->mutex_);
       q->writer_.handler.emplace(std::move(h));
       q->writer_waiting_.store(true, std::memory_order_seq_cst);
-      // Pairs with the consumer's head_ store and writer_waiting_ load (both seq_cst): either it
-      // sees this writer waiting, or this load sees the slot it freed.
-      const bool room = q->tail_.load(std::memory_order_relaxed) -
-                            q->head_.load(std::memory_order_seq_cst) <
-                        q->slots_.size();
+      // Pairs with the consumer's fence before it waits for an item (wait_for_item): either it
+      // sees this writer waiting, or this load sees the slots it freed. A consumer that reads
+      // on sees it waiting at a later get (get).
+      const bool room = q->written_ - q->head_.load(std::memory_order_seq_cst) < q->slots_.size();
       if (q->closed_.load(std::memory_order_seq_cst) || room) q->wake_writer_locked();
     }
   };
@@ -219,6 +251,13 @@ class sink_queue {
   // with nothing left (false).
   bool wait_for_item(std::uint64_t head, std::optional<clock::time_point> deadline) {
     auto arrived = [&] { return tail_.load(std::memory_order_seq_cst) != head; };
+    // The fence pairs with the writer's store of writer_waiting_ and its look at the head (both
+    // seq_cst: wait_for_room): either it saw the room made, or this look sees it waiting.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (writer_waiting_.load(std::memory_order_relaxed)) {
+      std::lock_guard lock(mutex_);
+      wake_writer_locked();
+    }
     // Where pool threads may do the loop's work, the consumer does it too while it waits
     // (loop_inbox::help): what it makes is then here without a hand-off or a wake-up. Not with
     // a deadline: a handler can take long (a source's blocking read), and the deadline would
@@ -282,16 +321,23 @@ class sink_queue {
 
   static constexpr std::chrono::microseconds consumer_spin{5};
 
-  std::vector<std::optional<T>> slots_;
+  // A cache line for what both read and nobody writes; one for what each side writes as it
+  // goes; one for the writer's own; one for what is written when a side waits. A line that one
+  // side writes and the other reads moves between their cores each time.
+  alignas(64) std::vector<std::optional<T>> slots_;
   const std::size_t wake_threshold_;
-  // One cache line for what each side writes as it goes, one for what both mostly read: a line
-  // that one side writes and the other reads moves between their cores once per item.
+  const std::size_t publish_run_;
   alignas(64) std::atomic<std::uint64_t> head_{0};  // written by the consumer
   std::atomic<std::uint64_t> get_wait_ns_{0};
   std::atomic<clock::rep> emptied_at_{0};  // when it last took the last item (coarse clock)
-  alignas(64) std::atomic<std::uint64_t> tail_{0};  // written by the writer
-  std::atomic<std::uint64_t> items_{0};
+  alignas(64) std::atomic<std::uint64_t> tail_{0};  // written by the writer (publish)
+  std::atomic<std::uint64_t> items_{0};             // written by the writer only
   std::atomic<std::uint64_t> put_wait_ns_{0};
+  // The writer's own (the loop's role's holder's): written once per item, so apart from the
+  // tail, on which the consumer spins.
+  alignas(64) std::uint64_t written_ = 0;  // the tail, with what is not published yet (write)
+  std::uint64_t seen_head_ = 0;            // its view of head_ (has_room)
+  queue_counters occupancy_;  // only its occupied/occupied_since/is_occupied
   alignas(64) std::atomic<bool> consumer_waiting_{false};  // written when a side waits
   std::atomic<bool> writer_waiting_{false};
   std::atomic<bool> closed_{false};
@@ -301,9 +347,6 @@ class sink_queue {
   std::condition_variable ready_;
   parked writer_;                         // guarded by mutex_
   std::vector<stage_failure> failures_;   // guarded by mutex_
-
-  // Occupancy, kept by the writer (the loop): only its occupied/occupied_since/is_occupied.
-  queue_counters occupancy_;
 };
 
 }  // namespace spdl::detail

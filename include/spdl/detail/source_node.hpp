@@ -35,9 +35,17 @@ class range_reader {
   }
 
   std::optional<value_type> operator()() {
-    if (!it_) it_.emplace(std::ranges::begin(range_));
-    if (*it_ == std::ranges::end(range_)) return std::nullopt;
     std::optional<value_type> v;
+    next_into(v);
+    return v;
+  }
+
+  /// The next element into `v` (empty: `v` is left alone), where the caller keeps it: an
+  /// optional returned by value goes through memory a field at a time, and reading it back
+  /// whole then waits for those stores (a tenth of a cheap pipeline's loop thread).
+  bool next_into(std::optional<value_type>& v) {
+    if (!it_) it_.emplace(std::ranges::begin(range_));
+    if (*it_ == std::ranges::end(range_)) return false;
     if constexpr (std::ranges::view<R>) {
       v.emplace(**it_);
     } else if constexpr (copies_elements) {
@@ -49,7 +57,7 @@ class range_reader {
       v.emplace(std::ranges::iter_move(*it_));  // never continuous (add_source checks)
     }
     ++*it_;
-    return v;
+    return true;
   }
 
   /// Whether the elements can be copied out (what a continuous source needs).
@@ -70,69 +78,109 @@ class source_node final : public producer_node<T> {
     this->counters.name = "source";
   }
 
-  void spawn(runtime& rt) override { rt.spawn(run(rt)); }
+  void spawn(runtime& rt) override {
+    rt_ = &rt;
+    rt.spawn(run());
+  }
 
  private:
-  asio::awaitable<void> run(runtime& rt) {
-    // At most one clock read per timed item: an item's end is the next one's start, unless the
-    // source waited for room in between or the item before was not timed (then `t0` is read
-    // again, if the next item is timed).
-    std::optional<clock::time_point> t0;
-    tracer* const trace = rt.trace();
+  /// What `make` met.
+  enum class made { item, end, error };
+
+  // Makes the next item into `item_`. At most one clock read per timed item: an item's end is
+  // the next one's start, unless the source waited for room in between or the item before was
+  // not timed (then `t0_` is read again, if the next item is timed).
+  made make() {
+    tracer* const trace = rt_->trace();
+    const bool timed = trace || this->counters.time_next();
+    if (timed && !t0_) t0_ = clock::now();
+    item_.reset();
+    try {
+      if constexpr (requires { next_.next_into(item_); })
+        next_.next_into(item_);
+      else
+        item_ = next_();
+    } catch (...) {
+      error_ = std::current_exception();
+      return made::error;
+    }
+    if (!item_) return made::end;
+    if (timed) {
+      const auto t1 = clock::now();
+      this->counters.record(t1 - *t0_);
+      if (trace) {
+        trace->slice(this->counters.name, produced_, *t0_, t1);
+        rt_->trace_queues(t1);
+      }
+      t0_ = t1;
+    } else {
+      this->counters.count();
+      t0_.reset();
+    }
+    ++produced_;
+    return made::item;
+  }
+
+  // While the source waits for room (channel::async_send_refilled): a receiver made room and
+  // took its item, so a cheap source makes the next one there and then, on the receiver's
+  // thread (the loop's, as ever), in the receiver's handler: no resumption per item or two.
+  // Only a cheap one (stage_counters::cheap_calls): a source that blocks (a read, a wait for a
+  // request) does so in a handler of its own, after what the receiver's handler sent on has
+  // gone to the sink (sink_node::take). Every `run_length` items the coroutine resumes instead:
+  // the loop's other handlers get their turn between runs (a stage whose calls finish at once
+  // would otherwise take item after item in one handler, for ever).
+  static T* refill(void* self) {
+    auto& s = *static_cast<source_node*>(self);
+    if (++s.refills_ == run_length || !s.counters.cheap_calls()) return nullptr;
+    s.t0_.reset();  // it waited
+    s.refilled_ = s.make();
+    return s.refilled_ == made::item ? &*s.item_ : nullptr;
+  }
+  static constexpr std::uint32_t run_length = 64;
+
+  asio::awaitable<void> run() {
+    runtime& rt = *rt_;
     for (std::size_t epoch = 0;; ++epoch) {
-      std::exception_ptr error;
       if constexpr (has_set_epoch<Next>) {
         try {
           next_.set_epoch(epoch);
         } catch (...) {
-          error = std::current_exception();
+          error_ = std::current_exception();
         }
       }
-      bool open = !error;
+      bool open = !error_;
       while (open) {
-        const bool timed = trace || this->counters.time_next();
-        if (timed && !t0) t0 = clock::now();
-        std::optional<T> item;
-        try {
-          item = next_();
-        } catch (...) {
-          error = std::current_exception();
-        }
-        if (error || !item) break;
-        if (timed) {
-          const auto t1 = clock::now();
-          this->counters.record(t1 - *t0);
-          if (trace) {
-            trace->slice(this->counters.name, produced_, *t0, t1);
-            rt.trace_queues(t1);
-          }
-          t0 = t1;
-        } else {
-          this->counters.count();
-          t0.reset();
-        }
-        ++produced_;
+        if (make() != made::item) break;
         bool must_wait;
-        if (this->fast_send(this->out_, *item, must_wait)) continue;
+        if (this->fast_send(this->out_, *item_, must_wait)) continue;
         open = must_wait;
-        if (open) open = co_await this->out_.async_send(std::move(*item));
-        t0.reset();
+        refills_ = 0;
+        refilled_ = made::item;
+        if (open) open = co_await this->out_.async_send_refilled(*item_, &refill, this);
+        t0_.reset();
+        if (refilled_ != made::item) break;  // a refill met the end of the pass, or an error
       }
-      if (error) {
-        rt.fail(*this, error);
+      if (error_) {
+        rt.fail(*this, error_);
         break;
       }
       if (!open || !options_.continuous || rt.stopping()) break;
-      if (trace) trace->instant("epoch " + std::to_string(epoch) + " ends", clock::now());
+      if (rt.trace()) rt.trace()->instant("epoch " + std::to_string(epoch) + " ends", clock::now());
       if (!co_await this->send_boundary()) break;
-      t0.reset();
+      t0_.reset();
     }
     this->out_.close();
   }
 
   Next next_;
   source_options options_;
-  std::uint64_t produced_ = 0;  // items made: their numbers in the trace
+  runtime* rt_ = nullptr;
+  std::optional<T> item_;  // the item being sent
+  std::optional<clock::time_point> t0_;
+  std::exception_ptr error_;
+  std::uint64_t produced_ = 0;   // items made: their numbers in the trace
+  std::uint32_t refills_ = 0;    // in the current wait
+  made refilled_ = made::item;   // what the last refill met
 };
 
 }  // namespace spdl::detail

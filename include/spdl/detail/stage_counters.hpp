@@ -38,6 +38,11 @@ struct stage_counters {
            ++untimed_starts_ % sample_every == 0;
   }
 
+  /// Whether the stage's calls are cheap: `warm_up` calls timed, and under `cheap` on average.
+  [[nodiscard]] bool cheap_calls() const noexcept {
+    return timed >= warm_up && total < cheap * static_cast<long long>(timed);
+  }
+
   /// A call that was timed (after time_next() said so).
   void record(std::chrono::nanoseconds t) noexcept {
     ++tasks;

@@ -7,6 +7,7 @@ template <class W>  // W has a `W* next` member
 class waiter_list {
  public:
   [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+  [[nodiscard]] W* front() const noexcept { return head_; }
 
   void push_back(W* w) noexcept {
     w->next = nullptr;
