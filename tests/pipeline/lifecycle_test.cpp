@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <future>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <ranges>
@@ -535,4 +536,131 @@ TEST_CASE("soak: randomised build, run, stop and destroy", "[pipeline][lifecycle
   // Not a performance bound (the time is printed for that): well under the 30 s timers proves
   // that every end cancelled them rather than waited them out.
   CHECK(worst < 20s);
+}
+
+// A cheap source, once its calls have proved cheap (stage_counters::cheap_calls: 1,024 timed
+// calls), makes its next item where a receiver makes room, in the receiver's handler
+// (channel::async_send_refilled), and the sink's writer takes items where the last stage sends
+// them (channel::async_wait_taking): these run past that point, on the loop thread (an
+// awaitable stage), and hold the engine's contract there.
+TEST_CASE("a cheap source past its warm-up: a failure, epochs, and the item bound",
+          "[pipeline][refill]") {
+  SECTION("a callable source that throws at item 5000: the items before it, then the failure") {
+    int next = 0;
+    auto source = [&next]() -> std::optional<int> {
+      if (next == 5000) throw std::runtime_error("source broke at 5000");
+      return next++;
+    };
+    auto p = spdl::pipeline_builder()
+                 .add_source(source)
+                 .pipe([](int i) -> asio::awaitable<int> { co_return i; },
+                       {.concurrency = 3, .order = spdl::output_order::input})
+                 .add_sink(4)
+                 .build({.num_threads = 1});
+    auto [items, failure] = read_all(p);
+    std::vector<int> expected(5000);
+    std::iota(expected.begin(), expected.end(), 0);
+    CHECK(items == expected);
+    REQUIRE(failure);
+    CHECK(failure->failures()[0].stage == "source");
+  }
+  SECTION("a continuous source: three epochs of 3,000, each whole and in order") {
+    const std::size_t queues = GENERATE(std::size_t{1}, std::size_t{2}, std::size_t{32});
+    const bool stage = GENERATE(false, true);  // straight into the sink, or through a stage
+    CAPTURE(queues, stage);
+    std::vector<int> range(3000);
+    std::iota(range.begin(), range.end(), 0);
+    auto source = spdl::pipeline_builder().add_source(range, {.continuous = true});
+    const spdl::build_options options{.num_threads = 1, .queue_capacity = queues};
+    auto p = stage ? std::move(source)
+                         .pipe([](int i) -> asio::awaitable<int> { co_return i; },
+                               {.concurrency = 3, .order = spdl::output_order::input})
+                         .add_sink(8)
+                         .build(options)
+                   : std::move(source).add_sink(8).build(options);
+    for (int epoch = 0; epoch < 3; ++epoch) {
+      std::vector<int> got;
+      while (auto x = p.get_item()) got.push_back(*x);
+      CAPTURE(epoch);
+      CHECK(got == range);
+    }
+  }
+  SECTION("items alive stay within the stages, the queues, the sink and the one the source holds") {
+    const std::size_t queues = GENERATE(std::size_t{2}, std::size_t{5});
+    CAPTURE(queues);
+    spdl::test::counts c;
+    constexpr std::size_t concurrency = 3, sink = 4;
+    // One the source holds while it waits, the stage's calls, its two queues, the sink.
+    const long bound = static_cast<long>(1 + concurrency + 2 * queues + sink);
+    {
+      int next = 0;
+      auto p = spdl::pipeline_builder()
+                   .add_source([&]() -> std::optional<spdl::test::counted> {
+                     return spdl::test::counted(c, next++);
+                   })
+                   .pipe([](spdl::test::counted x) -> asio::awaitable<spdl::test::counted> {
+                     co_return x;
+                   },
+                         {.concurrency = concurrency})
+                   .add_sink(sink)
+                   .build({.num_threads = 1, .queue_capacity = queues});
+      long most = 0;
+      for (int i = 0; i < 5000; ++i) {  // past the warm-up, reading
+        auto x = p.get_item();
+        REQUIRE(x);
+        most = std::max(most, c.live.load() - 1);
+      }
+      for (int i = 0; i < 20; ++i) {  // and stopped
+        std::this_thread::sleep_for(5ms);
+        most = std::max(most, c.live.load());
+      }
+      CHECK(most <= bound);
+    }
+    CHECK(c.live.load() == 0);
+  }
+}
+
+// Where items pass without a wait (the sink's writer takes them where they are sent), a stage
+// or a source that never has to wait still yields the loop now and then: periodic statistics
+// go on and a stop from another thread is prompt while the consumer reads. The source takes
+// 20 us an item, so that the consumer keeps up and the sink never fills.
+TEST_CASE("a stream that never waits leaves the loop its timers and stop requests",
+          "[pipeline][refill][lifecycle]") {
+  const bool stage = GENERATE(false, true);
+  CAPTURE(stage);
+  std::atomic<int> reports{0};
+  spdl::build_options options{.num_threads = 1,
+                              .report_stats_interval = 10ms,
+                              .on_stats = [&](const spdl::pipeline_stats&) { ++reports; }};
+  int next = 0;
+  auto source = spdl::pipeline_builder().add_source([&next]() -> std::optional<int> {
+    const auto until = std::chrono::steady_clock::now() + 20us;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    return next++;
+  });
+  auto p = stage ? std::move(source)
+                       .pipe([](int i) -> asio::awaitable<int> { co_return i; },
+                             {.concurrency = 2})
+                       .add_sink(64)
+                       .build(std::move(options))
+                 : std::move(source).add_sink(64).build(std::move(options));
+  // Reads for 50 ms, then for 500 ms: some 50 reports are due meanwhile, and at least 5 must
+  // come (a loop that ran the stream in one handler gave 1).
+  long read = 0;
+  const auto settled = std::chrono::steady_clock::now() + 50ms;
+  while (std::chrono::steady_clock::now() < settled && p.get_item()) ++read;
+  const int before = reports.load();
+  const auto until = std::chrono::steady_clock::now() + 500ms;
+  while (std::chrono::steady_clock::now() < until && p.get_item()) ++read;
+  CHECK(reports.load() >= before + 5);
+  // A stop from another thread while this one reads on: it returns, and the reading ends.
+  auto stopper = std::async(std::launch::async, [&] {
+    std::this_thread::sleep_for(20ms);
+    p.stop();
+  });
+  const auto read_until = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < read_until && p.get_item()) ++read;
+  CHECK(stopper.wait_for(10s) == std::future_status::ready);
+  CHECK(read > 0);
 }

@@ -95,6 +95,7 @@ class runtime {
     loop_thread_ = std::thread([this] {
       if (trace_) trace_->name_thread("loop");
       ready_queue::scope local(ready_);
+      loop_inbox::loop_thread_here() = true;
       worker_pool::watch_state watch;
       run_loop(
           loop_, inbox_, [&] { pool_->watch(watch); },

@@ -406,6 +406,14 @@ class loop_inbox {
     role_lent& operator=(const role_lent&) = delete;
   };
 
+  /// Whether the calling thread is a pipeline's loop thread (set by the runtime as it starts
+  /// one). The loop thread never lends its role nor carries a call: a handler it runs ends
+  /// without waiting on another thread (unless a source or an awaitable stage blocks it).
+  static bool& loop_thread_here() noexcept {
+    static thread_local bool here = false;
+    return here;
+  }
+
   /// Whether the calling thread runs a call with the role lent (`role_lent`): it is inside the
   /// loop's io_context, but must not touch the loop's state, which another thread may hold.
   static bool& lending_here() noexcept {

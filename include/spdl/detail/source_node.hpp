@@ -6,6 +6,7 @@
 #include <spdl/detail/stage_io.hpp>
 #include <spdl/pipeline/options.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -105,9 +106,11 @@ class source_node final : public producer_node<T> {
       return made::error;
     }
     if (!item_) return made::end;
+    last_call_ = std::chrono::nanoseconds{0};
     if (timed) {
       const auto t1 = clock::now();
-      this->counters.record(t1 - *t0_);
+      last_call_ = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - *t0_);
+      this->counters.record(last_call_);
       if (trace) {
         trace->slice(this->counters.name, produced_, *t0_, t1);
         rt_->trace_queues(t1);
@@ -122,18 +125,23 @@ class source_node final : public producer_node<T> {
   }
 
   // While the source waits for room (channel::async_send_refilled): a receiver made room and
-  // took its item, so a cheap source makes the next one there and then, on the receiver's
-  // thread (the loop's, as ever), in the receiver's handler: no resumption per item or two.
-  // Only a cheap one (stage_counters::cheap_calls): a source that blocks (a read, a wait for a
-  // request) does so in a handler of its own, after what the receiver's handler sent on has
-  // gone to the sink (sink_node::take). Every `run_length` items the coroutine resumes instead:
-  // the loop's other handlers get their turn between runs (a stage whose calls finish at once
-  // would otherwise take item after item in one handler, for ever).
+  // took its item, so a cheap source makes the next one there and then, in the receiver's
+  // handler: no resumption per item or two. Only on the loop thread (sink_node::take says why
+  // not elsewhere), and only a source whose calls are cheap (stage_counters::cheap_calls) and
+  // have never been seen slow here: a source that blocks (a read, a wait for a request) does so
+  // in a handler of its own, after what the receiver's handler sent on has gone to the sink. (A
+  // source that blocks rarely may be seen only once in `sample_every` blocks: the calls are
+  // timed by sample.) Every `run_length` items the coroutine resumes instead: the loop's other
+  // handlers get their turn between runs (a stage whose calls finish at once would otherwise
+  // take item after item in one handler, for ever).
   static T* refill(void* self) {
     auto& s = *static_cast<source_node*>(self);
-    if (++s.refills_ == run_length || !s.counters.cheap_calls()) return nullptr;
+    if (++s.refills_ == run_length || !s.refill_ok_ || !s.counters.cheap_calls() ||
+        !loop_inbox::loop_thread_here())
+      return nullptr;
     s.t0_.reset();  // it waited
     s.refilled_ = s.make();
+    if (s.last_call_ >= stage_counters::cheap) s.refill_ok_ = false;  // for good
     return s.refilled_ == made::item ? &*s.item_ : nullptr;
   }
   static constexpr std::uint32_t run_length = 64;
@@ -181,6 +189,8 @@ class source_node final : public producer_node<T> {
   std::uint64_t produced_ = 0;   // items made: their numbers in the trace
   std::uint32_t refills_ = 0;    // in the current wait
   made refilled_ = made::item;   // what the last refill met
+  bool refill_ok_ = true;        // no refilled call seen slow
+  std::chrono::nanoseconds last_call_{0};  // the last call, if timed
 };
 
 }  // namespace spdl::detail
