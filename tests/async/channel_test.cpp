@@ -236,9 +236,12 @@ TEST_CASE("channel: a refilled sender makes its next value as receivers make roo
     int last = 9;
     int value = 0;
     int refills = 0;
+    const spdl::channel<int>* ch = nullptr;
+    std::size_t most_buffered = 0;  // what the channel held as each refill was asked for
     static int* refill(void* self) {
       auto& m = *static_cast<maker*>(self);
       ++m.refills;
+      if (m.ch != nullptr) m.most_buffered = std::max(m.most_buffered, m.ch->size());
       if (m.next > m.last) return nullptr;
       m.value = m.next++;
       return &m.value;
@@ -248,6 +251,7 @@ TEST_CASE("channel: a refilled sender makes its next value as receivers make roo
     asio::io_context ctx{1};
     spdl::channel<int> ch{2};
     maker m;
+    m.ch = &ch;
     std::vector<int> got;
     std::size_t most_buffered = 0;
     int sends = 0;
@@ -272,11 +276,58 @@ TEST_CASE("channel: a refilled sender makes its next value as receivers make roo
     ctx.run();
     CHECK(got == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
     CHECK(most_buffered <= 2);
+    CHECK(m.most_buffered == 2);  // each refill finds the channel full again
     // 0 to the waiting receiver, 1 and 2 queued, 3 waits: 4..9 came from refills, and the
     // seventh refill had nothing.
     CHECK(sends == 4);
     CHECK(m.refills == 7);
     CHECK(ch.counters().items == 10);
+  }
+  SECTION("a refill with nothing at once: the sender resumes after one value") {
+    asio::io_context ctx{1};
+    spdl::channel<int> ch{1};
+    maker m;
+    m.last = 1;  // 0 is sent first, 1 waits; the refill after it has nothing
+    std::vector<int> got;
+    auto receiver = [&]() -> asio::awaitable<void> {
+      while (auto v = co_await ch.async_receive()) got.push_back(*v);
+    };
+    auto sender = [&]() -> asio::awaitable<void> {
+      int first = m.next++;
+      CHECK(ch.try_send(first));
+      m.value = m.next++;
+      const bool sent = co_await ch.async_send_refilled(m.value, &maker::refill, &m);
+      CHECK(sent);
+      ch.close();
+    };
+    asio::co_spawn(ctx, sender(), asio::detached);
+    asio::co_spawn(ctx, receiver(), asio::detached);
+    ctx.run();
+    CHECK(got == std::vector<int>{0, 1});
+    CHECK(m.refills == 1);
+  }
+  SECTION("close wakes it with false, and its value is not sent") {
+    asio::io_context ctx{1};
+    spdl::channel<int> ch{1};
+    maker m;
+    bool sent = true;
+    auto sender = [&]() -> asio::awaitable<void> {
+      int first = 100;
+      CHECK(ch.try_send(first));
+      m.value = m.next++;
+      sent = co_await ch.async_send_refilled(m.value, &maker::refill, &m);  // full: waits
+    };
+    auto closer = [&]() -> asio::awaitable<void> {
+      ch.close();
+      co_return;
+    };
+    asio::co_spawn(ctx, sender(), asio::detached);
+    asio::co_spawn(ctx, closer(), asio::detached);
+    ctx.run();
+    CHECK(!sent);
+    CHECK(m.refills == 0);
+    CHECK(ch.try_receive() == 100);  // what was queued stays readable
+    CHECK(ch.finished());
   }
   SECTION("cancel wakes it with false") {
     asio::io_context ctx{1};

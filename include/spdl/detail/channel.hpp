@@ -107,7 +107,8 @@ class channel {
   /// channel moves from it when there is room), and the sender waits on; or nullptr, and the
   /// sender resumes (true: its last value went in). So a producer that keeps ahead of its
   /// receivers is resumed once per run of values rather than once per value or two. `value`
-  /// and what `refill` returns must live until the sender resumes.
+  /// and what `refill` returns must live until the sender resumes. Meanwhile it stays first
+  /// among the senders: others wait behind it. `refill` must not throw.
   asio::awaitable<bool> async_send_refilled(T& value, T* (*refill)(void*), void* context) {
     if (try_send(value)) co_return true;
     if (closed_) co_return false;
