@@ -91,10 +91,10 @@ struct build_options {
   /// room, what each aggregate is filling and what the consumer holds (README, "Bounded
   /// memory"); each queue's slots are allocated when the pipeline is built. The default keeps
   /// that small for items of megabytes. For cheap items (microseconds of work or less), larger
-  /// queues let a stage take and pass on items in runs, where queues of 2 switch coroutines
-  /// every item or two: on an idle 2-core machine, 1M ints through an awaitable stage took
-  /// about 2.3x less time per item with queues of 32 (much less gain with its cores busy:
-  /// benchmarks/README.md, "Queues of more than 2 items between stages").
+  /// queues let a stage take and pass on items in runs: on an idle 2-core machine, 1M ints
+  /// through an awaitable stage took 65-67 ns per item with queues of 32 against 106-145 with
+  /// queues of 2 (benchmarks/README.md, "Queues of more than 2 items between stages" and "No
+  /// coroutine switch per item").
   std::size_t queue_capacity = 2;
 };
 
