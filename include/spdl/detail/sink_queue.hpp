@@ -170,16 +170,14 @@ class sink_queue {
     }
     // Taking the last item: when, for the writer's occupancy count (`filled`), before the head
     // moves (the item is there, so the tail is at least head + 1: equal, it is the last).
-    const std::uint64_t left = tail_.load(std::memory_order_acquire) - (head + 1);
-    if (left == 0)
+    if (tail_.load(std::memory_order_acquire) == head + 1)
       emptied_at_.store(coarse_now().time_since_epoch().count(), std::memory_order_relaxed);
-    // Release, not seq_cst: a full fence per item would wait for the slot's line, which the
-    // writer fills. The writer waits only on a full queue, and is woken once half of it is read
-    // (woken for each item, it would put one and wait again, each time through the loop's
-    // inbox): a consumer that reads on sees it waiting by then; one that stops at an empty
-    // queue looks again behind a fence before it waits (wait_for_item).
-    head_.store(head + 1, std::memory_order_release);
-    if (left <= wake_threshold_ && writer_waiting_.load(std::memory_order_relaxed)) {
+    // A waiting writer is woken as soon as there is room, so that a consumer that reads one
+    // item and pauses finds the queue full again (it is the prefetch the user sized). Woken
+    // only once half the queue was read, it left the queue short of one item for as long as
+    // the consumer paused.
+    head_.store(head + 1, std::memory_order_seq_cst);
+    if (writer_waiting_.load(std::memory_order_seq_cst)) {
       std::lock_guard lock(mutex_);
       wake_writer_locked();
     }
@@ -213,9 +211,8 @@ class sink_queue {
       std::lock_guard lock(q->mutex_);
       q->writer_.handler.emplace(std::move(h));
       q->writer_waiting_.store(true, std::memory_order_seq_cst);
-      // Pairs with the consumer's fence before it waits for an item (wait_for_item): either it
-      // sees this writer waiting, or this load sees the slots it freed. A consumer that reads
-      // on sees it waiting at a later get (get).
+      // Pairs with the consumer's head_ store and writer_waiting_ load (both seq_cst): either it
+      // sees this writer waiting, or this load sees the slot it freed.
       const bool room = q->written_ - q->head_.load(std::memory_order_seq_cst) < q->slots_.size();
       if (q->closed_.load(std::memory_order_seq_cst) || room) q->wake_writer_locked();
     }
@@ -251,13 +248,6 @@ class sink_queue {
   // with nothing left (false).
   bool wait_for_item(std::uint64_t head, std::optional<clock::time_point> deadline) {
     auto arrived = [&] { return tail_.load(std::memory_order_seq_cst) != head; };
-    // The fence pairs with the writer's store of writer_waiting_ and its look at the head (both
-    // seq_cst: wait_for_room): either it saw the room made, or this look sees it waiting.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (writer_waiting_.load(std::memory_order_relaxed)) {
-      std::lock_guard lock(mutex_);
-      wake_writer_locked();
-    }
     // Where pool threads may do the loop's work, the consumer does it too while it waits
     // (loop_inbox::help): what it makes is then here without a hand-off or a wake-up. Not with
     // a deadline: a handler can take long (a source's blocking read), and the deadline would
