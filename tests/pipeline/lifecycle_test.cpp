@@ -564,6 +564,30 @@ TEST_CASE("a cheap source past its warm-up: a failure, epochs, and the item boun
     REQUIRE(failure);
     CHECK(failure->failures()[0].stage == "source");
   }
+  SECTION("a source that stalls now and then (refills pause, then resume): every item in order") {
+    // A call of 1 ms at items 3,000, 10,000 and 20,000 (a block, or the thread preempted):
+    // the ones timed owe refills a pause (source_node::slow_debt); whether each ran in a refill
+    // or in the source's own handler, nothing is lost or reordered.
+    constexpr int n = 40'000;
+    int next = 0;
+    auto source = [&next]() -> std::optional<int> {
+      if (next == n) return std::nullopt;
+      if (next == 3'000 || next == 10'000 || next == 20'000)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return next++;
+    };
+    auto p = spdl::pipeline_builder()
+                 .add_source(source)
+                 .pipe([](int i) -> asio::awaitable<int> { co_return i; },
+                       {.concurrency = 3, .order = spdl::output_order::input})
+                 .add_sink(16)
+                 .build({.num_threads = 1});
+    auto [items, failure] = read_all(p);
+    std::vector<int> expected(n);
+    std::iota(expected.begin(), expected.end(), 0);
+    CHECK(items == expected);
+    CHECK_FALSE(failure);
+  }
   SECTION("a continuous source: three epochs of 3,000, each whole and in order") {
     const std::size_t queues = GENERATE(std::size_t{1}, std::size_t{2}, std::size_t{32});
     const bool stage = GENERATE(false, true);  // straight into the sink, or through a stage

@@ -111,6 +111,7 @@ class source_node final : public producer_node<T> {
       const auto t1 = clock::now();
       last_call_ = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - *t0_);
       this->counters.record(last_call_);
+      if (debt_ != 0 && last_call_ < stage_counters::cheap) --debt_;
       if (trace) {
         trace->slice(this->counters.name, produced_, *t0_, t1);
         rt_->trace_queues(t1);
@@ -127,24 +128,41 @@ class source_node final : public producer_node<T> {
   // While the source waits for room (channel::async_send_refilled): a receiver made room and
   // took its item, so a cheap source makes the next one there and then, in the receiver's
   // handler: no resumption per item or two. Only on the loop thread (sink_node::take says why
-  // not elsewhere), and only a source whose calls are cheap (stage_counters::cheap_calls) and
-  // have never been seen slow here: a source that blocks (a read, a wait for a request) does so
-  // in a handler of its own, after what the receiver's handler sent on has gone to the sink. (A
-  // source that blocks rarely may be seen only once in `sample_every` blocks: the calls are
-  // timed by sample.) Every `run_length` items the coroutine resumes instead: the loop's other
-  // handlers get their turn between runs (a stage whose calls finish at once would otherwise
-  // take item after item in one handler, for ever).
+  // not elsewhere), only a source whose calls are cheap (stage_counters::cheap_calls), and not
+  // while it owes for a slow refilled call (`debt_`): a source that blocks (a read, a wait for
+  // a request) should do so in a handler of its own, after what the receiver's handler sent on
+  // has gone to the sink. Every `run_length` items the coroutine resumes instead: the loop's
+  // other handlers get their turn between runs (a stage whose calls finish at once would
+  // otherwise take item after item in one handler, for ever). 256 items: some 25 us of a
+  // range's items with an awaitable stage, 1.3 ms at most of calls just under `cheap` (the
+  // sink's takes yield after 1 ms: sink_node.hpp). Each resumption costs the stage's waiting
+  // workers a suspension too: with 64, the loop stage of benchmarks/engine_overhead.cpp
+  // suspended 0.08-0.12 times an item, against 0.02-0.06, and ran 10-15% slower.
   static T* refill(void* self) {
     auto& s = *static_cast<source_node*>(self);
-    if (++s.refills_ == run_length || !s.refill_ok_ || !s.counters.cheap_calls() ||
+    if (++s.refills_ == run_length || s.debt_ != 0 || !s.counters.cheap_calls() ||
         !loop_inbox::loop_thread_here())
       return nullptr;
     s.t0_.reset();  // it waited
     s.refilled_ = s.make();
-    if (s.last_call_ >= stage_counters::cheap) s.refill_ok_ = false;  // for good
+    if (s.last_call_ >= stage_counters::cheap) s.debt_ += slow_debt(s.last_call_);
     return s.refilled_ == made::item ? &*s.item_ : nullptr;
   }
-  static constexpr std::uint32_t run_length = 64;
+  static constexpr std::uint32_t run_length = 256;
+
+  // The debt of a refilled call timed at `cheap` or more: `debt_per_cheap` timed calls for each
+  // `cheap` of its length; every timed call under `cheap`, wherever it ran, pays one off. So a
+  // hiccup (an interrupt, the thread preempted for some microseconds: on a 2-core VM one in
+  // two runs of a million items met one) pauses the refills for some 4,000 items (calls are
+  // timed one in `sample_every`), where a block of 40 ms pauses them for some 30 million: a
+  // source whose blocks, however rare, outweigh its cheap calls keeps them off. (Refills used
+  // to stop for good at the first slow call; then a hiccup cost the rest of the run 1.5-1.8x on
+  // the loop stage of benchmarks/engine_overhead.cpp.) A source that blocks rarely may still
+  // block inside a refill several times before one is timed: calls are timed by sample.
+  static constexpr std::uint64_t debt_per_cheap = 256;
+  static std::uint64_t slow_debt(std::chrono::nanoseconds t) noexcept {
+    return debt_per_cheap * static_cast<std::uint64_t>(t / stage_counters::cheap);
+  }
 
   asio::awaitable<void> run() {
     runtime& rt = *rt_;
@@ -189,7 +207,7 @@ class source_node final : public producer_node<T> {
   std::uint64_t produced_ = 0;   // items made: their numbers in the trace
   std::uint32_t refills_ = 0;    // in the current wait
   made refilled_ = made::item;   // what the last refill met
-  bool refill_ok_ = true;        // no refilled call seen slow
+  std::uint64_t debt_ = 0;       // timed cheap calls owed for slow refilled ones (slow_debt)
   std::chrono::nanoseconds last_call_{0};  // the last call, if timed
 };
 
