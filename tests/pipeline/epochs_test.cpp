@@ -128,6 +128,43 @@ TEST_CASE("continuous source: a partial batch at each boundary, or dropped", "[p
   }
 }
 
+// A waiting aggregate takes items into its batch where the stage before sends them
+// (channel::async_wait_taking), and wakes for each batch's last: past the source's warm-up,
+// with a stage on the loop and on the pool, every batch is whole, in order, and ends at its
+// epoch's boundary.
+TEST_CASE("continuous source: batches taken where items are sent stay whole across epochs",
+          "[pipeline][epochs]") {
+  const std::size_t queues = GENERATE(std::size_t{1}, std::size_t{2}, std::size_t{32});
+  const bool on_loop = GENERATE(false, true);
+  CAPTURE(queues, on_loop);
+  std::vector<int> v(3000);
+  std::iota(v.begin(), v.end(), 0);
+  auto source = spdl::pipeline_builder().add_source(v, {.continuous = true});
+  const spdl::pipe_options stage{.concurrency = 3, .order = spdl::output_order::input};
+  auto p = on_loop
+               ? std::move(source)
+                     .pipe([](int x) -> asio::awaitable<int> { co_return x; }, stage)
+                     .aggregate(7)
+                     .add_sink(4)
+                     .build({.num_threads = 1, .queue_capacity = queues})
+               : std::move(source)
+                     .pipe([](int x) { return x; }, stage)
+                     .aggregate(7)
+                     .add_sink(4)
+                     .build({.num_threads = 2, .queue_capacity = queues});
+  for (int e = 0; e < 3; ++e) {
+    CAPTURE(e);
+    const auto batches = read_epoch(p);
+    REQUIRE(batches.size() == 429);  // 428 of 7, and 4 at the boundary
+    std::vector<int> all;
+    for (std::size_t b = 0; b < batches.size(); ++b) {
+      CHECK(batches[b].size() == (b + 1 < batches.size() ? 7U : 4U));
+      all.insert(all.end(), batches[b].begin(), batches[b].end());
+    }
+    CHECK(all == v);
+  }
+}
+
 TEST_CASE("continuous source: disaggregate passes boundaries on", "[pipeline][epochs]") {
   std::vector<int> v(9);
   std::iota(v.begin(), v.end(), 0);

@@ -25,25 +25,40 @@ class aggregate_node final : public producer_node<std::vector<T>> {
 
  private:
   asio::awaitable<void> run(runtime& rt) {
-    std::vector<T> batch;
-    batch.reserve(size_);
+    batch_.reserve(size_);
     for (;;) {
       std::optional<T> item;
       taken got = take_next(in_, item);
-      if (got == taken::nothing_yet) got = co_await receive_next(in_, item);
+      if (got == taken::nothing_yet) {
+        // Waiting, it takes items into the batch where the stage before sends them, all but
+        // the batch's last (channel::async_wait_taking): one resumption per batch, not per item.
+        co_await in_.async_wait_taking(&aggregate_node::take, this);
+        continue;
+      }
       if (got == taken::end) break;
       if (got == taken::boundary) {
         // The partial batch belongs to the epoch that ends here.
-        if (!co_await flush(batch, rt)) break;
+        if (!co_await flush(batch_, rt)) break;
         if (!co_await this->send_boundary()) break;
         continue;
       }
-      batch.push_back(std::move(*item));
-      if (batch.size() < size_) continue;
-      if (!co_await emit(batch)) break;
+      batch_.push_back(std::move(*item));
+      if (batch_.size() < size_) continue;
+      if (!co_await emit(batch_)) break;
     }
-    co_await flush(batch, rt);
+    co_await flush(batch_, rt);
     this->out_.close();
+  }
+
+  // What the waiting aggregate takes where it is sent: in order (the channel is empty while it
+  // waits), into the batch, on the sender's thread, which holds the loop's role. The batch's
+  // last item is refused: queued, it wakes the aggregate, which completes the batch and sends
+  // it on (and so waits for room there, holding back the stage before, as without takes).
+  static bool take(void* self, T& item) {
+    auto& node = *static_cast<aggregate_node*>(self);
+    if (node.batch_.size() + 1 >= node.size_) return false;
+    node.batch_.push_back(std::move(item));
+    return true;
   }
 
   // The partial batch at the end of an epoch or stream: emitted, or dropped with drop_last.
@@ -70,6 +85,7 @@ class aggregate_node final : public producer_node<std::vector<T>> {
   std::size_t size_;
   aggregate_options options_;
   channel<T>& in_;
+  std::vector<T> batch_;  // the batch being filled
 };
 
 }  // namespace spdl::detail
