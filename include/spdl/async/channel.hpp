@@ -23,7 +23,7 @@ namespace spdl {
 /// Two waits serve a producer or consumer that runs on the same loop and keeps up:
 /// `async_send_refilled` lets a sender make its next value each time a receiver makes room, and
 /// `async_wait_taking` lets a receiver take values where they are sent, both without being
-/// resumed per value (the pipeline's source and sink writer use them).
+/// resumed per value (the pipeline's source, aggregates and sink writer use them).
 ///
 ///     spdl::channel<int> ch{2};
 ///     co_await ch.async_send(1);                 // false once the channel is closed

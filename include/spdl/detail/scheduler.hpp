@@ -9,10 +9,11 @@
 //   on its count before it sleeps;
 // - a plain post, for a coroutine of another loop.
 //
-// Where items flow on the loop thread, two waits need none of them per item: a cheap source
-// waiting for room makes its next item where a receiver makes room
-// (channel::async_send_refilled, source_node.hpp), and the sink's writer takes items where the
-// last stage sends them (channel::async_wait_taking, sink_node.hpp).
+// Where items flow, three waits need none of them per item: a cheap source waiting for room
+// makes its next item where a receiver makes room (channel::async_send_refilled,
+// source_node.hpp), an aggregate takes items into its batch where they are sent, and the sink's
+// writer, on the loop thread, takes items where the last stage sends them
+// (channel::async_wait_taking: aggregate_node.hpp, sink_node.hpp).
 //
 // "The loop" is a role: the right to run the pipeline's io_context, and so every coroutine of
 // its nodes. One thread holds it at a time, so the nodes' state needs no locks. The loop thread

@@ -127,11 +127,16 @@ class source_node final : public producer_node<T> {
 
   // While the source waits for room (channel::async_send_refilled): a receiver made room and
   // took its item, so a cheap source makes the next one there and then, in the receiver's
-  // handler: no resumption per item or two. Only on the loop thread (sink_node::take says why
-  // not elsewhere), only a source whose calls are cheap (stage_counters::cheap_calls), and not
-  // while it owes for a slow refilled call (`debt_`): a source that blocks (a read, a wait for
-  // a request) should do so in a handler of its own, after what the receiver's handler sent on
-  // has gone to the sink. Every `run_length` items the coroutine resumes instead: the loop's
+  // handler: no resumption per item or two. On whichever thread holds the loop's role (a pool
+  // thread or the consumer doing the loop's work too, where they may: scheduler.hpp; the
+  // sink's takes stay on the loop thread, for reasons of their own: sink_node::take). Only a
+  // source whose calls are cheap (stage_counters::cheap_calls), and not while it owes for a
+  // slow refilled call (`debt_`): a source that blocks (a read, a wait for a request) should do
+  // so in a handler of its own, after what the receiver's handler sent on has gone to the sink.
+  // (On the loop thread only, as refills were at first, a pool stage's source never refilled:
+  // its receivers run where the role is; refilled there, the pool stage of
+  // benchmarks/engine_overhead.cpp went from 260-292 to 194-222 ns/item, and with a core busy
+  // from 226-243 to 208-222.) Every `run_length` items the coroutine resumes instead: the loop's
   // other handlers get their turn between runs (a stage whose calls finish at once would
   // otherwise take item after item in one handler, for ever). 256 items: some 25 us of a
   // range's items with an awaitable stage, 1.3 ms at most of calls just under `cheap` (the
@@ -140,8 +145,7 @@ class source_node final : public producer_node<T> {
   // suspended 0.08-0.12 times an item, against 0.02-0.06, and ran 10-15% slower.
   static T* refill(void* self) {
     auto& s = *static_cast<source_node*>(self);
-    if (++s.refills_ == run_length || s.debt_ != 0 || !s.counters.cheap_calls() ||
-        !loop_inbox::loop_thread_here())
+    if (++s.refills_ == run_length || s.debt_ != 0 || !s.counters.cheap_calls())
       return nullptr;
     s.t0_.reset();  // it waited
     s.refilled_ = s.make();
