@@ -32,6 +32,7 @@ class aggregate_node final : public producer_node<std::vector<T>> {
       if (got == taken::nothing_yet) {
         // Waiting, it takes items into the batch where the stage before sends them, all but
         // the batch's last (channel::async_wait_taking): one resumption per batch, not per item.
+        bound_.start();
         co_await in_.async_wait_taking(&aggregate_node::take, this);
         continue;
       }
@@ -53,11 +54,14 @@ class aggregate_node final : public producer_node<std::vector<T>> {
   // What the waiting aggregate takes where it is sent: in order (the channel is empty while it
   // waits), into the batch, on the sender's thread, which holds the loop's role. The batch's
   // last item is refused: queued, it wakes the aggregate, which completes the batch and sends
-  // it on (and so waits for room there, holding back the stage before, as without takes).
+  // it on (and so waits for room there, holding back the stage before, as without takes). So
+  // are items past `take_bound`: a large batch filled by a sender that never waits (a source
+  // right before the aggregate) would otherwise be filled in one handler.
   static bool take(void* self, T& item) {
     auto& node = *static_cast<aggregate_node*>(self);
-    if (node.batch_.size() + 1 >= node.size_) return false;
+    if (node.batch_.size() + 1 >= node.size_ || node.bound_.refusing()) return false;
     node.batch_.push_back(std::move(item));
+    node.bound_.took();
     return true;
   }
 
@@ -86,6 +90,7 @@ class aggregate_node final : public producer_node<std::vector<T>> {
   aggregate_options options_;
   channel<T>& in_;
   std::vector<T> batch_;  // the batch being filled
+  take_bound bound_;      // the current wait's takes
 };
 
 }  // namespace spdl::detail

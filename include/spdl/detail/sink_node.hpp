@@ -46,9 +46,7 @@ class sink_node final : public node, public sink_control {
       if (got == taken::nothing_yet) {
         // Waiting, it takes items where the last stage sends them, straight into the sink
         // queue while that has room: no hand-off to this coroutine, no switch per item.
-        taken_ = 0;
-        refusing_ = false;
-        waiting_since_ = coarse_now();
+        bound_.start();
         co_await in_.async_wait_taking(&sink_node::take, this);
         continue;  // room first, again
       }
@@ -75,25 +73,21 @@ class sink_node final : public node, public sink_control {
   // handler that sent them is done (or a quarter of the queue is written: sink_queue::write):
   // a run of them costs the consumer's core one look at the queue's tail, not one per item.
   //
-  // Only on the loop thread, and for `take_for` per wait (looked at every `take_run` items: by
-  // the coarse clock, whose tick of 1-4 ms it may then be). A pool thread or the consumer that
+  // Only on the loop thread, and within `take_bound` a wait. A pool thread or the consumer that
   // holds the loop's role may lend it for a call that proves long, with the publish it posted
   // held in its own handler queue until then (Asio's concurrency hint 1); and on a machine with
   // busy cores, items taken on the way by whichever thread holds the role kept the consumer
   // from doing the loop's work itself (1M ints through a pool stage, one core busy: 2-9x
-  // slower). Each refusal queues the item and wakes the writer, as a hand-off did; the time
-  // bound makes a sender that never has to wait (a source that keeps ahead) fill the queue and
-  // yield its handler, so that timers, stop requests and the rest of the loop get their turn
-  // (bounded by items, 64 a wait, it cost 1M ints through an awaitable stage some 10%). A
-  // refusal publishes what was written: the consumer must see it to make room.
+  // slower). Each refusal queues the item and wakes the writer, as a hand-off did; the bound
+  // makes a sender that never has to wait (a source that keeps ahead) fill the queue and yield
+  // its handler. A refusal publishes what was written: the consumer must see it to make room.
   static bool take(void* self, T& item) {
     auto& node = *static_cast<sink_node*>(self);
-    if (node.refusing_ || !loop_inbox::loop_thread_here() || !node.queue_.write(item)) {
+    if (node.bound_.refusing() || !loop_inbox::loop_thread_here() || !node.queue_.write(item)) {
       node.queue_.publish();
       return false;
     }
-    if (++node.taken_ % take_run == 0 && coarse_since(node.waiting_since_) >= take_for)
-      node.refusing_ = true;  // from the next item on
+    node.bound_.took();
     if (!node.publish_posted_) {
       node.publish_posted_ = true;
       asio::post(*node.loop_, [&node] {
@@ -103,17 +97,12 @@ class sink_node final : public node, public sink_control {
     }
     return true;
   }
-  static constexpr std::size_t take_run = 64;
-  static constexpr std::chrono::milliseconds take_for{1};
 
   sink_queue<T> queue_;
   channel<T>& in_;
   asio::io_context* loop_ = nullptr;
   bool publish_posted_ = false;
-  // The current wait's:
-  std::size_t taken_ = 0;
-  bool refusing_ = false;
-  clock::time_point waiting_since_{};
+  take_bound bound_;  // the current wait's takes
 };
 
 }  // namespace spdl::detail

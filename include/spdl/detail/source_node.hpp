@@ -95,6 +95,7 @@ class source_node final : public producer_node<T> {
     tracer* const trace = rt_->trace();
     const bool timed = trace || this->counters.time_next();
     if (timed && !t0_) t0_ = clock::now();
+    last_call_ = std::chrono::nanoseconds{0};  // a call that ends the pass or throws: untimed
     item_.reset();
     try {
       if constexpr (requires { next_.next_into(item_); })
@@ -106,7 +107,6 @@ class source_node final : public producer_node<T> {
       return made::error;
     }
     if (!item_) return made::end;
-    last_call_ = std::chrono::nanoseconds{0};
     if (timed) {
       const auto t1 = clock::now();
       last_call_ = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - *t0_);

@@ -59,6 +59,38 @@ asio::awaitable<taken> receive_next(channel<T>& in, std::optional<T>& item,
   return receiver<T>::wait(in, item, index, epoch);
 }
 
+/// The bound on what a receiver takes in one wait (channel::async_wait_taking: the sink's
+/// writer, an aggregate): a sender that never has to wait would otherwise hand it item after
+/// item in one handler, for as long as it has items, while timers, stop requests and the rest
+/// of the loop wait (a source that keeps ahead, straight into the sink: 1 periodic report in
+/// 500 ms instead of 50, a stop() that took 354 ms; into an aggregate of 2,000, a stop() of
+/// 546 ms). Takes for `limit` a wait, looked at every `run` items by the coarse clock (whose
+/// tick of 1-4 ms it may then be); bounded by items instead, 64 a wait, it cost 1M ints
+/// through an awaitable stage into the sink some 10%.
+class take_bound {
+ public:
+  static constexpr std::size_t run = 64;
+  static constexpr std::chrono::milliseconds limit{1};
+
+  /// A wait begins.
+  void start() noexcept {
+    taken_ = 0;
+    refusing_ = false;
+    since_ = coarse_now();
+  }
+  /// Whether the wait has taken its share: refuse from now on.
+  [[nodiscard]] bool refusing() const noexcept { return refusing_; }
+  /// One item taken.
+  void took() noexcept {
+    if (++taken_ % run == 0 && coarse_since(since_) >= limit) refusing_ = true;
+  }
+
+ private:
+  std::size_t taken_ = 0;
+  bool refusing_ = false;
+  clock::time_point since_{};
+};
+
 /// Whether a source or stage object takes part in epochs (`x.set_epoch(n)`).
 template <class X>
 concept has_set_epoch = requires(X& x, std::size_t e) { x.set_epoch(e); };
