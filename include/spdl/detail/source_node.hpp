@@ -161,8 +161,13 @@ class source_node final : public producer_node<T> {
   // timed one in `sample_every`), where a block of 40 ms pauses them for some 30 million: a
   // source whose blocks, however rare, outweigh its cheap calls keeps them off. (Refills used
   // to stop for good at the first slow call; then a hiccup cost the rest of the run 1.5-1.8x on
-  // the loop stage of benchmarks/engine_overhead.cpp.) A source that blocks rarely may still
-  // block inside a refill several times before one is timed: calls are timed by sample.
+  // the loop stage of benchmarks/engine_overhead.cpp.) The price: calls are timed by sample,
+  // so some 15 in 16 of a source's blocks go unseen, and once a debt is paid the refills
+  // resume until the next block is seen. A source that blocks rarely thus blocks inside
+  // receivers' handlers (holding the sink's unpublished run of items for the block's length)
+  // now and then for as long as it runs, where the rule before capped that at some 16 blocks
+  // in all. Its blocks weigh: one of 1 ms costs some 800,000 items of refills, so a source
+  // that blocks a millisecond less rarely than that keeps them off nearly all the time.
   static constexpr std::uint64_t debt_per_cheap = 256;
   static std::uint64_t slow_debt(std::chrono::nanoseconds t) noexcept {
     return debt_per_cheap * static_cast<std::uint64_t>(t / stage_counters::cheap);
