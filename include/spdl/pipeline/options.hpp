@@ -92,9 +92,9 @@ struct build_options {
   /// memory"); each queue's slots are allocated when the pipeline is built. The default keeps
   /// that small for items of megabytes. For cheap items (microseconds of work or less), larger
   /// queues let a stage take and pass on items in runs: on an idle 2-core machine, 1M ints
-  /// through an awaitable stage took 65-67 ns per item with queues of 32 against 106-145 with
-  /// queues of 2 (benchmarks/README.md, "Queues of more than 2 items between stages" and "No
-  /// coroutine switch per item").
+  /// through an awaitable stage took 58-94 ns per item with queues of 32 against 89-100 with
+  /// queues of 2 (benchmarks/README.md, "Queues of more than 2 items between stages" and "A
+  /// hiccup that ended refills for good").
   std::size_t queue_capacity = 2;
 };
 
