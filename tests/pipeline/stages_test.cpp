@@ -165,6 +165,43 @@ TEST_CASE("an ordered stage skips dropped and failed items without breaking the 
   CHECK(p.stats().stages[1].num_failures == 12);
 }
 
+// In input order, a worker whose call ends out of turn waits with its result, and the worker
+// whose turn ends before sends it on in its stead while the output has room (pipe_node's
+// finish_turn); with none, or at an epoch boundary, the waiter is woken to send it itself. Cheap
+// calls (carried on where the item is) mixed with calls of 50 us (which finish out of turn),
+// drops and failures, queues and sinks of 1 (the output often full) and larger, three epochs:
+// each epoch whole, in order, less what was dropped or failed.
+TEST_CASE("input order: results sent on by the worker in turn, whatever the output's room",
+          "[pipeline][order]") {
+  const std::size_t queues = GENERATE(std::size_t{1}, std::size_t{2}, std::size_t{32});
+  const std::size_t sink = GENERATE(std::size_t{1}, std::size_t{8});
+  CAPTURE(queues, sink);
+  constexpr int n = 3000;
+  auto f = [](int i) -> std::optional<int> {
+    if (i % 7 == 3) std::this_thread::sleep_for(50us);
+    if (i % 13 == 6) throw std::runtime_error("fails on purpose");
+    if (i % 11 == 5) return std::nullopt;
+    return i;
+  };
+  std::vector<int> expected;
+  for (int i = 0; i < n; ++i)
+    if (i % 13 != 6 && i % 11 != 5) expected.push_back(i);
+  auto p = spdl::pipeline_builder()
+               .add_source(iota_vec(n), {.continuous = true})
+               .pipe(f, {.concurrency = 4, .order = spdl::output_order::input})
+               .add_sink(sink)
+               .build({.num_threads = 2,
+                       .max_failures = spdl::failure_budget::unlimited(),
+                       .on_failure = quiet,
+                       .queue_capacity = queues});
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    CAPTURE(epoch);
+    std::vector<int> got;
+    while (auto x = p.get_item()) got.push_back(*x);
+    CHECK(got == expected);
+  }
+}
+
 TEST_CASE("concurrency N: exactly N calls in flight at the peak", "[pipeline][concurrency]") {
   for (std::size_t n : {1u, 3u, 6u}) {
     SECTION("pool function, N = " + std::to_string(n)) {

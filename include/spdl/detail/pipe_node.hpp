@@ -60,6 +60,16 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   }
 
  private:
+  // A worker waiting for its turn (input order), in its own frame; `turn_waiters_` points to it
+  // by its item's place while it waits (the worker that wakes it clears the place, so a later
+  // item's worker can wait there before this one has resumed).
+  struct turn_waiter {
+    parked park;
+    bool ready = false;  // its result waits to be sent, by the worker in turn (finish_turn)
+    std::optional<Out>* result = nullptr;  // that result; none: nothing to send
+    bool sent = false;   // it was sent, and the turn passed on: the worker resumes past both
+  };
+
   struct call_result {
     std::optional<Out> value;
     std::exception_ptr error;
@@ -287,11 +297,17 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
           break;
         }
       }
+      bool sent_for_us = false;  // by the worker whose turn came before (finish_turn)
       if (ordered()) {
-        while (turn_ != seq && !released_) {
-          co_await suspend(turn_waiters_[seq % turn_waiters_.size()]);
+        turn_waiter w;
+        w.ready = true;
+        w.result = deliver ? &r.value : nullptr;
+        while (turn_ != seq && !released_ && !w.sent) {
+          turn_waiters_[seq % turn_waiters_.size()] = &w;
+          co_await suspend(w.park);
           last_end.reset();
         }
+        sent_for_us = w.sent;
       } else {
         // Completion order within an epoch, never across: an item of the next epoch waits
         // until this stage has passed the boundary on.
@@ -301,6 +317,11 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
         }
       }
       bool open = true;
+      if (sent_for_us) {
+        release_item(epoch);
+        if (this->failed) break;
+        continue;  // its turn is over too
+      }
       if (deliver && r.value) {
         bool must_wait;
         if (!this->fast_send(this->out_, *r.value, must_wait)) {
@@ -326,7 +347,11 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   // have resumed yet, and the boundary must not overtake it. False: the output is closed.
   asio::awaitable<bool> pass_boundary(std::uint64_t seq, std::uint64_t epoch, std::size_t worker) {
     if (ordered()) {
-      while (turn_ != seq && !released_) co_await suspend(turn_waiters_[seq % turn_waiters_.size()]);
+      turn_waiter w;  // not ready: it passes the boundary on itself
+      while (turn_ != seq && !released_) {
+        turn_waiters_[seq % turn_waiters_.size()] = &w;
+        co_await suspend(w.park);
+      }
     } else {
       while (epoch_out_ != epoch && !released_) co_await suspend(epoch_waiters_[worker]);
       // Every earlier epoch has passed: the items before this boundary, less the boundaries and
@@ -361,16 +386,46 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   // matters).
   void release_turns() {
     released_ = true;
-    for (auto& p : turn_waiters_)
-      if (p.waiting()) p.resume();
+    for (turn_waiter*& w : turn_waiters_)
+      if (turn_waiter* waiting = std::exchange(w, nullptr)) waiting->park.resume();
     wake_epoch_waiters();
   }
 
+  // The turn of `seq` is over: the next one's. In input order, a worker whose call ended out of
+  // turn waits with its result ready (`turn_waiter::ready`); the worker whose turn ends before
+  // sends it on in its stead, and the next one after that, while the output has room (TBB's
+  // in-order filter buffers its results the same way). So a run of calls carried on (run where
+  // the item is: pool threads, the consumer) goes through in order without a worker waiting for
+  // every other turn: before, worker A sent item k and woke B, which held k + 1; A took k + 2
+  // and waited for B; B, resumed in the next round, sent k + 1 and woke A; a suspension and a
+  // round of the ready queue per item (benchmarks/dataloader.cpp, benchmarks/README.md). A
+  // worker sent for resumes past its send (`sent`); one that is not (the output is full or
+  // closed, or it waits to pass an epoch boundary) is woken to go on itself, as before.
   void finish_turn(std::uint64_t seq) {
     if (!ordered() || seq != turn_) return;
-    ++turn_;
-    auto& next = turn_waiters_[turn_ % turn_waiters_.size()];
-    if (next.waiting()) next.resume();
+    for (;;) {
+      ++turn_;
+      turn_waiter* next = std::exchange(turn_waiters_[turn_ % turn_waiters_.size()], nullptr);
+      if (next == nullptr) return;
+      if (!next->ready || released_ || !send_for(*next)) {
+        next->park.resume();
+        return;
+      }
+      next->sent = true;
+      next->park.resume();
+    }
+  }
+
+  // Sends a waiting worker's result in its stead (finish_turn); false, sending nothing, when the
+  // output has no room for it or is closed. A result of nothing (dropped, failed, or not to be
+  // delivered) goes nowhere.
+  bool send_for(turn_waiter& w) {
+    std::optional<Out>* result = w.result;
+    if (result == nullptr || !*result) return true;
+    bool must_wait;
+    if (!this->fast_send(this->out_, **result, must_wait)) return false;
+    result->reset();  // what the send left of it: not kept alive until the worker resumes
+    return true;
   }
 
   F f_;
@@ -384,7 +439,7 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
   std::uint64_t sample_ = 0;   // watches_next's random state
   std::uint64_t turn_ = 0;
   bool released_ = false;
-  std::vector<parked> turn_waiters_;
+  std::vector<turn_waiter*> turn_waiters_;  // by place: seq % concurrency; null: none waits
   static constexpr std::uint64_t no_boundary = ~std::uint64_t{0};
   std::uint64_t epoch_out_ = 0;        // boundaries passed on
   std::uint64_t items_before_ = 0;     // items of the epochs passed on
