@@ -407,7 +407,16 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
       ++turn_;
       turn_waiter* next = std::exchange(turn_waiters_[turn_ % turn_waiters_.size()], nullptr);
       if (next == nullptr) return;
-      if (!next->ready || released_ || !send_for(*next)) {
+      bool sent = false;
+      try {
+        sent = next->ready && !released_ && send_for(*next);
+      } catch (...) {
+        // The send threw (a move, a receiver's allocation): the error is this worker's, as
+        // for a send of its own, and the waiter goes on by itself, as it would not resumed.
+        next->park.resume();
+        throw;
+      }
+      if (!sent) {
         next->park.resume();
         return;
       }
