@@ -453,6 +453,11 @@ class loop_inbox {
     return true;
   }
 
+  /// Where the loop thread and the sink's consumer run while each may be waited for by the
+  /// other (core_mark): a spin of one on the other's core yields at once.
+  [[nodiscard]] core_mark& loop_core() noexcept { return loop_core_; }
+  [[nodiscard]] core_mark& consumer_core() noexcept { return consumer_core_; }
+
   /// How many times a pool thread has taken the role (the loop thread compares two readings).
   [[nodiscard]] std::size_t drives() const noexcept {
     return drives_.load(std::memory_order_relaxed);
@@ -464,7 +469,9 @@ class loop_inbox {
   /// next takes the role, or when the loop thread comes back.
   void step_aside() {
     aside_.store(true, std::memory_order_relaxed);
+    loop_core_.clear();
     std::this_thread::sleep_for(aside);
+    loop_core_.set();
     aside_.store(false, std::memory_order_relaxed);
   }
 
@@ -503,7 +510,11 @@ class loop_inbox {
     const auto limit = lent % 2 == 1 && lent == seen.lent
                            ? std::chrono::duration_cast<std::chrono::microseconds>(take_over_after)
                            : std::chrono::duration_cast<std::chrono::microseconds>(doze_limit);
-    if (idle && !woken_) doze_cv_.wait_for(guard, limit, [this] { return woken_; });
+    if (idle && !woken_) {
+      loop_core_.clear();
+      doze_cv_.wait_for(guard, limit, [this] { return woken_; });
+      loop_core_.set();
+    }
     woken_ = false;
     dozing_.store(false, std::memory_order_relaxed);
     aside_.store(false, std::memory_order_relaxed);
@@ -636,6 +647,8 @@ class loop_inbox {
   std::mutex doze_mutex_;
   std::condition_variable doze_cv_;
   bool woken_ = false;  // guarded by doze_mutex_
+  core_mark loop_core_;      // the loop thread's, but while it sleeps
+  core_mark consumer_core_;  // the sink's consumer's, but while it sleeps
 };
 
 /// Runs the loop until it stops: handlers, then the inbox, spinning briefly before it sleeps;
@@ -674,6 +687,9 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep 
       dozed = inbox.drives() != drives;
       continue;
     }
+    // The consumer runnable on this very core: this spin would hold the core it needs.
+    if (!inbox.drivers_allowed() && inbox.consumer_core().on(inbox.loop_core().set()))
+      inbox.yield_core();
     unsigned round = 0;
     const bool busy = spin_until([&] {
       // The inbox is an atomic read; the loop's own queue and its stopped() take the lock of
@@ -713,7 +729,9 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep 
       inbox.release_role();
       continue;
     }
+    inbox.loop_core().clear();
     loop.run_one();
+    inbox.loop_core().set();
     inbox.wake_up();
     inbox.release_role();
   }

@@ -265,13 +265,18 @@ class sink_queue {
       if (arrived()) return true;
     }
     // Spin briefly before sleeping: the writer is often microseconds away. Briefly: a consumer
-    // that spins on a busy machine takes a core from the threads that make its items.
+    // that spins on a busy machine takes a core from the threads that make its items. Not at
+    // all on the loop thread's core, where it holds the core they need (core_mark).
+    if (inbox != nullptr && !inbox->drivers_allowed() &&
+        inbox->loop_core().on(inbox->consumer_core().set()))
+      std::this_thread::yield();
     if (spin_until([&] { return arrived() || closed_.load(std::memory_order_acquire); },
                    consumer_spin))
       return arrived();
     const auto t0 = clock::now();
     std::unique_lock lock(mutex_);
     consumer_waiting_.store(true, std::memory_order_seq_cst);
+    if (inbox != nullptr) inbox->consumer_core().clear();
     while (!arrived() && !closed_.load(std::memory_order_seq_cst)) {
       if (!deadline) {
         ready_.wait(lock);
@@ -280,6 +285,7 @@ class sink_queue {
       }
     }
     consumer_waiting_.store(false, std::memory_order_relaxed);
+    if (inbox != nullptr) inbox->consumer_core().set();
     get_wait_ns_.fetch_add(static_cast<std::uint64_t>(since(t0).count()),
                            std::memory_order_relaxed);
     return arrived();
