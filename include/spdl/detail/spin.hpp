@@ -69,8 +69,11 @@ inline int current_core() noexcept {
 /// a hand-off. So the spinner yields at once (`spin_until` yields between its looks anyway, so
 /// nothing is lost where the thread is elsewhere). With one core busy with another program,
 /// the loop thread and the consumer of benchmarks/engine_overhead.cpp's loop stage shared the
-/// other and spun for each other so at each of the sink's runs: 262-267 ns/item; 170-185 with
-/// a yield at once. Looked at as a spin begins (a vDSO call, no system call).
+/// other and spun for each other so at each of the sink's runs: 266-302 ns/item (222 of CPU);
+/// 159-190 (153-161) with a yield at once. Looked at as a spin begins (a vDSO call, no system
+/// call). Only where the loop thread alone makes the sink's items: where pool threads and the
+/// consumer do the loop's work too (scheduler.hpp), the loop thread mostly dozes, and a yield
+/// to it at once made the dataloader benchmark's pipelines 8-15% slower with a core busy.
 class core_mark {
  public:
   /// The calling thread runs here (and may be waited for); returns its core.
