@@ -469,9 +469,9 @@ class loop_inbox {
   /// next takes the role, or when the loop thread comes back.
   void step_aside() {
     aside_.store(true, std::memory_order_relaxed);
-    loop_core_.clear();
+    if (!drivers_allowed_) loop_core_.clear();  // the marks are looked at only then
     std::this_thread::sleep_for(aside);
-    loop_core_.set();
+    if (!drivers_allowed_) loop_core_.set();
     aside_.store(false, std::memory_order_relaxed);
   }
 
@@ -510,11 +510,7 @@ class loop_inbox {
     const auto limit = lent % 2 == 1 && lent == seen.lent
                            ? std::chrono::duration_cast<std::chrono::microseconds>(take_over_after)
                            : std::chrono::duration_cast<std::chrono::microseconds>(doze_limit);
-    if (idle && !woken_) {
-      loop_core_.clear();
-      doze_cv_.wait_for(guard, limit, [this] { return woken_; });
-      loop_core_.set();
-    }
+    if (idle && !woken_) doze_cv_.wait_for(guard, limit, [this] { return woken_; });
     woken_ = false;
     dozing_.store(false, std::memory_order_relaxed);
     aside_.store(false, std::memory_order_relaxed);
@@ -647,8 +643,9 @@ class loop_inbox {
   std::mutex doze_mutex_;
   std::condition_variable doze_cv_;
   bool woken_ = false;  // guarded by doze_mutex_
-  core_mark loop_core_;      // the loop thread's, but while it sleeps
-  core_mark consumer_core_;  // the sink's consumer's, but while it sleeps
+  // Set and looked at only where pool threads may not drive (the loop thread dozes only then).
+  core_mark loop_core_;      // the loop thread's, but while it sleeps in run_loop
+  core_mark consumer_core_;  // the sink's consumer's, but while it sleeps in sink_queue::get
 };
 
 /// Runs the loop until it stops: handlers, then the inbox, spinning briefly before it sleeps;

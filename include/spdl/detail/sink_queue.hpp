@@ -276,7 +276,8 @@ class sink_queue {
     const auto t0 = clock::now();
     std::unique_lock lock(mutex_);
     consumer_waiting_.store(true, std::memory_order_seq_cst);
-    if (inbox != nullptr) inbox->consumer_core().clear();
+    const bool marked = inbox != nullptr && !inbox->drivers_allowed();
+    if (marked) inbox->consumer_core().clear();
     while (!arrived() && !closed_.load(std::memory_order_seq_cst)) {
       if (!deadline) {
         ready_.wait(lock);
@@ -285,7 +286,7 @@ class sink_queue {
       }
     }
     consumer_waiting_.store(false, std::memory_order_relaxed);
-    if (inbox != nullptr) inbox->consumer_core().set();
+    if (marked) inbox->consumer_core().set();
     get_wait_ns_.fetch_add(static_cast<std::uint64_t>(since(t0).count()),
                            std::memory_order_relaxed);
     return arrived();
