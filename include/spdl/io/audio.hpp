@@ -41,7 +41,8 @@ struct audio_options {
   int sample_rate = 0, num_channels = 0;  ///< 0 keeps the source's
   sample_format format = sample_format::f32;
   int num_frames = -1;  ///< > 0: exactly this many samples (zero-pad or trim)
-  /// Bytes of the output; a waveform that would grow past it is refused (io_error).
+  /// Bytes of the output, and of the packets read for it; a waveform (or its packets) that
+  /// would grow past it is refused (io_error).
   std::uint64_t max_bytes = default_max_bytes;
 };
 
@@ -73,7 +74,9 @@ namespace detail {
 
 inline buffer load_audio(demuxer& d, const audio_options& o) {
   const std::string desc = audio_filter_desc(o);
-  packets p = d.demux_audio(o.window);
+  // The packets are held to max_bytes too: a few kilobytes of some formats (a tracker module,
+  // which libopenmpt renders) demux into hundreds of megabytes of samples.
+  packets p = d.demux_audio(o.window, o.max_bytes);
   const int rate = o.sample_rate > 0 ? o.sample_rate : p.codec_parameters().sample_rate;
   // FFmpeg's resampler filters with 32 taps per unit of the down-sampling ratio, in 1024 phases:
   // a file claiming 10^9 Hz, taken to 16 kHz, would need gigabytes of filter. Real ratios

@@ -98,9 +98,13 @@ class demuxer {
   [[nodiscard]] packets demux_video(std::optional<time_window> window = {}) {
     return demux(media_type::video, window);
   }
-  /// The same for the audio stream.
-  [[nodiscard]] packets demux_audio(std::optional<time_window> window = {}) {
-    return demux(media_type::audio, window);
+  /// The same for the audio stream. `max_bytes`: the packets' bytes at most, beyond which it
+  /// throws io_error (a few bytes of some formats, a tracker module rendered by libopenmpt,
+  /// demux into hundreds of megabytes of samples).
+  [[nodiscard]] packets demux_audio(
+      std::optional<time_window> window = {},
+      std::uint64_t max_bytes = std::numeric_limits<std::uint64_t>::max()) {
+    return demux(media_type::audio, window, max_bytes);
   }
   /// The first packet of the video stream: the picture of an image file (or a video's first).
   [[nodiscard]] packets demux_image() {
@@ -238,7 +242,8 @@ class demuxer {
     return i;
   }
 
-  packets demux(media_type type, std::optional<time_window> window) {
+  packets demux(media_type type, std::optional<time_window> window,
+                std::uint64_t max_bytes = std::numeric_limits<std::uint64_t>::max()) {
     const int index = checked_index(type);
     const char* op = type == media_type::video ? "demux_video" : "demux_audio";
     if (window && !(window->start < window->end))
@@ -249,7 +254,7 @@ class demuxer {
     packets out(type, stream(type), source(), window);
     rewind(type, window ? window->start : 0);
     read_until(out, index, window ? window->end : std::numeric_limits<double>::infinity(),
-               std::numeric_limits<std::size_t>::max());
+               std::numeric_limits<std::size_t>::max(), max_bytes, op);
     return out;
   }
 
@@ -274,9 +279,13 @@ class demuxer {
 
   // Appends `index`'s packets until one starts at or after `end` seconds, the stream ends, or
   // `max_packets` were taken. A packet's decoding time never exceeds its presentation time, so
-  // every frame presented before `end` comes from a packet read here.
-  void read_until(packets& out, int index, double end, std::size_t max_packets) {
+  // every frame presented before `end` comes from a packet read here. More than `max_bytes` of
+  // packets: io_error, naming `op`.
+  void read_until(packets& out, int index, double end, std::size_t max_packets,
+                  std::uint64_t max_bytes = std::numeric_limits<std::uint64_t>::max(),
+                  const char* op = "demux") {
     state_->dirty = true;
+    std::uint64_t bytes = 0;
     const double tb = av_q2d(state_->context->streams[index]->time_base);
     while (out.size() < max_packets) {
       detail::packet_ptr p(av_packet_alloc());
@@ -289,6 +298,11 @@ class demuxer {
       if (p->stream_index != index) continue;
       const std::int64_t t = p->dts != AV_NOPTS_VALUE ? p->dts : p->pts;
       if (std::isfinite(end) && t != AV_NOPTS_VALUE && static_cast<double>(t) * tb >= end) break;
+      bytes += static_cast<std::uint64_t>(std::max(p->size, 0));
+      if (bytes > max_bytes)
+        throw io_error(detail::describe(op, source(),
+                                        "more than " + std::to_string(max_bytes) +
+                                            " bytes of packets (the limit)"));
       out.push_back(std::move(p));
     }
   }
