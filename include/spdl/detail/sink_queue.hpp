@@ -267,16 +267,14 @@ class sink_queue {
     // Spin briefly before sleeping: the writer is often microseconds away. Briefly: a consumer
     // that spins on a busy machine takes a core from the threads that make its items. Not at
     // all on the loop thread's core, where it holds the core they need (core_mark).
-    if (inbox != nullptr && !inbox->drivers_allowed() &&
-        inbox->loop_core().on(inbox->consumer_core().set()))
-      std::this_thread::yield();
+    const bool marked = inbox != nullptr && !inbox->drivers_allowed();  // core_mark's case
+    if (marked && inbox->loop_core().on(inbox->consumer_core().set())) std::this_thread::yield();
     if (spin_until([&] { return arrived() || closed_.load(std::memory_order_acquire); },
                    consumer_spin))
       return arrived();
     const auto t0 = clock::now();
     std::unique_lock lock(mutex_);
     consumer_waiting_.store(true, std::memory_order_seq_cst);
-    const bool marked = inbox != nullptr && !inbox->drivers_allowed();
     if (marked) inbox->consumer_core().clear();
     while (!arrived() && !closed_.load(std::memory_order_seq_cst)) {
       if (!deadline) {

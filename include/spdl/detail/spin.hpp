@@ -66,16 +66,17 @@ inline int current_core() noexcept {
 /// Where a thread that another one spins for runs: the core it was last seen on while
 /// runnable, or none while it sleeps in the engine's own waits (one that blocks elsewhere, in
 /// the user's code or a source's read, keeps its mark: a spinner on that core then yields once
-/// too early, no more). A spinner on that very core keeps it off the core it
-/// needs: they take turns only at the spinner's yields, some microseconds of spin apart, each
-/// a hand-off. So the spinner yields at once (`spin_until` yields between its looks anyway, so
+/// too early, no more). A spinner on that very core keeps it off the core it needs: they take
+/// turns only at the spinner's yields, some microseconds of spin apart, each a hand-off. So
+/// the spinner yields at once (`spin_until` yields between its looks anyway, so
 /// nothing is lost where the thread is elsewhere). With one core busy with another program,
 /// the loop thread and the consumer of benchmarks/engine_overhead.cpp's loop stage shared the
 /// other and spun for each other so at each of the sink's runs: 266-302 ns/item (222 of CPU);
 /// 159-190 (153-161) with a yield at once. Looked at as a spin begins (sched_getcpu: a read of
-/// the kernel's per-thread area or a vDSO call on x86-64, no system call). Only where the loop thread alone makes the sink's items: where pool threads and the
-/// consumer do the loop's work too (scheduler.hpp), the loop thread mostly dozes, and a yield
-/// to it at once made the dataloader benchmark's pipelines 8-15% slower with a core busy.
+/// the kernel's per-thread area or a vDSO call on x86-64, no system call). Only where the loop
+/// thread alone makes the sink's items: where pool threads and the consumer do the loop's work
+/// too (scheduler.hpp), the loop thread mostly dozes, and a yield to it at once made the
+/// dataloader benchmark's pipelines 8-15% slower with a core busy.
 class core_mark {
  public:
   /// The calling thread runs here (and may be waited for); returns its core.
