@@ -219,6 +219,25 @@ TEST_CASE("load_audio holds to max_bytes and sizes its output by what is decoded
   CHECK(shape(io::load_audio(absurd)) == std::vector<std::int64_t>{20000, 1});  // as stored: no resampler
 }
 
+TEST_CASE("load_audio holds the packets it reads to max_bytes too", "[audio][limits]") {
+  // 2 s of 48 kHz stereo float: 768,000 bytes of packets, mixed down to 192,000 bytes of mono
+  // int16. A limit between the two: the output would fit, the packets do not (a tracker module
+  // that libopenmpt renders demuxes a few kilobytes into hundreds of megabytes so).
+  const auto path = make_audio("packets.wav", stereo(), {.sample_rate = rate, .codec = "pcm_f32le"});
+  const io::audio_options mono{.num_channels = 1, .format = io::sample_format::s16};
+  auto limited = mono;
+  limited.max_bytes = 400'000;
+  const auto message = message_of<io::io_error>([&] { (void)io::load_audio(path, limited); });
+  CHECK(message.find(path.string()) != std::string::npos);
+  CHECK(message.find("bytes of packets") != std::string::npos);
+  auto roomy = mono;
+  roomy.max_bytes = 1 << 20;
+  CHECK(shape(io::load_audio(path, roomy)) == std::vector<std::int64_t>{2 * rate, 1});
+  io::demuxer d(path);
+  CHECK_THROWS_AS(d.demux_audio({}, 1000), io::io_error);
+  CHECK(d.demux_audio({}, 768'000).size() > 0);  // exactly the packets' bytes: allowed
+}
+
 TEST_CASE("a RIFF chunk that claims more than its file holds is refused before FFmpeg allocates it",
           "[audio][limits]") {
   // A mono s16 WAV of 1,000 silent samples at 8 kHz, then a LIST/INFO chunk claiming `list`

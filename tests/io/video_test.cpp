@@ -234,4 +234,12 @@ TEST_CASE("load_video holds to max_bytes and max_pixels, whatever the container 
   message = message_of<io::io_error>([&] { (void)io::load_video(path, {.max_pixels = 6143}); });
   CHECK(message.find("96x64 pixels, over the limit of 6143 (max_pixels)") != std::string::npos);
   CHECK(io::load_video(path, {.width = 48, .height = 32, .max_pixels = 6144}).shape()[0] == 40);
+
+  // The packets read are held to max_bytes too: 2x2 frames would fit in 1,000 bytes, the
+  // packets of 40 frames of 96x64 do not.
+  message = message_of<io::io_error>([&] {
+    (void)io::load_video(path, {.width = 2, .height = 2, .max_bytes = 1000});
+  });
+  CHECK(message.find("bytes of packets") != std::string::npos);
+  CHECK(io::load_video(path, {.width = 2, .height = 2}).shape()[0] == 40);
 }

@@ -74,9 +74,7 @@ namespace detail {
 
 inline buffer load_audio(demuxer& d, const audio_options& o) {
   const std::string desc = audio_filter_desc(o);
-  // The packets are held to max_bytes too: a few kilobytes of some formats (a tracker module,
-  // which libopenmpt renders) demux into hundreds of megabytes of samples.
-  packets p = d.demux_audio(o.window, o.max_bytes);
+  packets p = d.demux_audio(o.window, o.max_bytes);  // the packets are held to it too
   const int rate = o.sample_rate > 0 ? o.sample_rate : p.codec_parameters().sample_rate;
   // FFmpeg's resampler filters with 32 taps per unit of the down-sampling ratio, in 1024 phases:
   // a file claiming 10^9 Hz, taken to 16 kHz, would need gigabytes of filter. Real ratios

@@ -94,13 +94,15 @@ class demuxer {
 
   /// The video stream's packets whose frames may fall in `window` (all, without one): decoding
   /// them and keeping the frames in the window gives exactly the window's frames. Throws
-  /// io_error when the container has no video stream.
-  [[nodiscard]] packets demux_video(std::optional<time_window> window = {}) {
-    return demux(media_type::video, window);
+  /// io_error when the container has no video stream, or when the packets would hold more than
+  /// `max_bytes` (a few bytes of some formats demux into hundreds of megabytes: a tracker
+  /// module that libopenmpt renders into samples).
+  [[nodiscard]] packets demux_video(
+      std::optional<time_window> window = {},
+      std::uint64_t max_bytes = std::numeric_limits<std::uint64_t>::max()) {
+    return demux(media_type::video, window, max_bytes);
   }
-  /// The same for the audio stream. `max_bytes`: the packets' bytes at most, beyond which it
-  /// throws io_error (a few bytes of some formats, a tracker module rendered by libopenmpt,
-  /// demux into hundreds of megabytes of samples).
+  /// The same for the audio stream.
   [[nodiscard]] packets demux_audio(
       std::optional<time_window> window = {},
       std::uint64_t max_bytes = std::numeric_limits<std::uint64_t>::max()) {

@@ -39,7 +39,8 @@ struct video_options {
   int decoder_threads = 1;
   /// Pixels per decoded frame (before any resize); larger frames are refused (io_error).
   std::uint64_t max_pixels = default_max_pixels;
-  /// Bytes of the output; a clip that would grow past it is refused (io_error).
+  /// Bytes of the output, and of the packets read for it; a clip (or its packets) that would
+  /// grow past it is refused (io_error).
   std::uint64_t max_bytes = default_max_bytes;
 };
 
@@ -89,7 +90,7 @@ inline buffer load_video(demuxer& d, const video_options& o) {
   if (o.decoder_threads < 0)
     throw std::invalid_argument(describe("load_video", d.source(), "negative decoder_threads"));
   const std::string desc = video_filter_desc(o);
-  packets p = d.demux_video(o.window);
+  packets p = d.demux_video(o.window, o.max_bytes);  // the packets are held to it too
   decoder_options dopt;
   dopt.threads = o.decoder_threads;
   dopt.max_pixels = o.max_pixels;
