@@ -504,6 +504,29 @@ TEST_CASE("on busy cores pool threads may do the loop's work, one thread at a ti
   }
 }
 
+TEST_CASE("a yield that proves long keeps the waits that ask from spinning, for a while",
+          "[pipeline][threads]") {
+  // Another program on the thread's core, as its yields tell (contended_core): a yield of
+  // long_yield or more, whether the wait then times out or finds what it waited for. Noted per
+  // thread; forgotten after back_off. A yield is made long here by sleeping in it.
+  using spdl::detail::contended_core;
+  auto long_yield = [] { std::this_thread::sleep_for(contended_core::long_yield + 100us); };
+  std::thread([&] {
+    CHECK(!contended_core::recently());  // a new thread: nothing seen yet
+    CHECK(!spdl::detail::spin_until([] { return false; }, 1ms, long_yield));
+    CHECK(contended_core::recently());
+    std::thread([] { CHECK(!contended_core::recently()); }).join();  // this thread's alone
+    std::this_thread::sleep_for(contended_core::back_off + 20ms);
+    CHECK(!contended_core::recently());
+    bool there = false;
+    CHECK(spdl::detail::spin_until([&] { return there; }, 10s, [&] {
+      long_yield();
+      there = true;
+    }));
+    CHECK(contended_core::recently());
+  }).join();
+}
+
 TEST_CASE("a loop thread with nothing to do lets pool threads carry the items", "[pipeline][threads]") {
   // Calls of 2 ms: between two completions the loop thread has nothing to do. Where no stage
   // needs it, it dozes without the loop's role rather than be woken for each completion, and

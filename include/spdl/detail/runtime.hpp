@@ -86,10 +86,10 @@ class runtime {
     if (stop_requested_) throw error("spdl::pipeline::start: the pipeline was stopped");
     started_ = true;
     asio::post(loop_, [this] { launch(); });
+    std::function<void(std::size_t)> on_start;
     if (trace_)
-      pool_.emplace(options_.num_threads, [t = trace_.get()](std::size_t i) { t->name_thread("worker " + std::to_string(i)); });
-    else
-      pool_.emplace(options_.num_threads);
+      on_start = [t = trace_.get()](std::size_t i) { t->name_thread("worker " + std::to_string(i)); };
+    pool_.emplace(options_.num_threads, on_start, !inbox_.drivers_allowed());
     reporter_.started();
     guard_.emplace(loop_.get_executor());
     loop_thread_ = std::thread([this] {

@@ -684,11 +684,14 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep 
       dozed = inbox.drives() != drives;
       continue;
     }
+    // Where the loop thread alone does the loop's work, it does not spin for a while after a
+    // yield of its own proved long: another program holds its core (contended_core).
+    const bool spin = inbox.drivers_allowed() || !contended_core::recently();
     // The consumer runnable on this very core: this spin would hold the core it needs.
-    if (!inbox.drivers_allowed() && inbox.consumer_core().on(inbox.loop_core().set()))
+    if (spin && !inbox.drivers_allowed() && inbox.consumer_core().on(inbox.loop_core().set()))
       inbox.yield_core();
     unsigned round = 0;
-    const bool busy = spin_until([&] {
+    const bool busy = spin && spin_until([&] {
       // The inbox is an atomic read; the loop's own queue and its stopped() take the lock of
       // Asio's scheduler, which the role's holder takes per handler, so look less often. A
       // completion that a pool thread is draining with the role is not the loop thread's.

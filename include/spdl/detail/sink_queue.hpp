@@ -266,11 +266,15 @@ class sink_queue {
     }
     // Spin briefly before sleeping: the writer is often microseconds away. Briefly: a consumer
     // that spins on a busy machine takes a core from the threads that make its items. Not at
-    // all on the loop thread's core, where it holds the core they need (core_mark).
+    // all on the loop thread's core, where it holds the core they need (core_mark); nor, where
+    // the loop thread alone makes the items, for a while after a yield of this thread proved
+    // long: another program holds its core (contended_core).
     const bool marked = inbox != nullptr && !inbox->drivers_allowed();  // core_mark's case
-    if (marked && inbox->loop_core().on(inbox->consumer_core().set())) std::this_thread::yield();
-    if (spin_until([&] { return arrived() || closed_.load(std::memory_order_acquire); },
-                   consumer_spin))
+    const bool spin = !marked || !contended_core::recently();
+    if (spin && marked && inbox->loop_core().on(inbox->consumer_core().set()))
+      std::this_thread::yield();
+    if (spin && spin_until([&] { return arrived() || closed_.load(std::memory_order_acquire); },
+                           consumer_spin))
       return arrived();
     const auto t0 = clock::now();
     std::unique_lock lock(mutex_);

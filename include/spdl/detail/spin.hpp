@@ -30,20 +30,68 @@ inline void cpu_relax() noexcept {
 
 inline constexpr std::chrono::microseconds default_spin{50};
 
+/// Another program on the calling thread's core, as the thread's own yields tell: a yield that
+/// gave the core up for `long_yield` or more (the engine's threads hand work to each other in
+/// microseconds; another program's time slice lasts milliseconds). `spin_until` notes such
+/// yields. For `back_off` after one, the waits that ask (`recently`) do not spin: they block at
+/// once, and whoever ends the wait wakes them.
+///
+/// Why: Linux's scheduler (EEVDF, 6.6 on) moves a thread's deadline a slice later at each
+/// sched_yield, and a thread that spins never sleeps, so it is never a woken thread, which the
+/// scheduler places ahead of a program that has had its share. Where another program holds the
+/// core, a spinner's yield hands it a whole slice, and the threads it waits for wait behind it
+/// too. With both cores of the 2-core machine busy (two spinning processes), a pipeline whose
+/// loop thread alone does the loop's work took 9-903 us per item (8,000 ints through a pool
+/// stage, 3 threads; 9 runs, mean 263); with its threads blocking once a yield proved long,
+/// 10-256 (mean 104), about what plain threads with a mutex and a condition variable per
+/// queue take there (58-102). Asked only where the loop thread alone does the loop's work
+/// (scheduler.hpp): where pool threads do it too, they hand over without a wake-up, and
+/// blocking cost more than it saved (a pool stage with one core busy: 162 -> 298-401 ns/item).
+class contended_core {
+ public:
+  static constexpr std::chrono::microseconds long_yield{200};
+  static constexpr std::chrono::milliseconds back_off{50};
+
+  /// A yield of the calling thread took `took`.
+  static void yielded(clock::duration took) noexcept {
+    if (took >= long_yield) seen() = coarse_now();
+  }
+  /// Whether a yield of the calling thread proved long within the last `back_off`.
+  [[nodiscard]] static bool recently() noexcept {
+    const clock::time_point at = seen();
+    return at != clock::time_point{} && coarse_now() - at < back_off;
+  }
+
+ private:
+  static clock::time_point& seen() noexcept {
+    static thread_local clock::time_point at{};
+    return at;
+  }
+};
+
 /// Calls `ready()` until it returns true (then true) or `budget` has passed (then false).
 /// `yield_core()` gives the core up now and then (std::this_thread::yield, and what the caller
-/// must say around it: on a busy machine the yield can last another program's time slice).
+/// must say around it: on a busy machine the yield can last another program's time slice; such
+/// a yield is noted: contended_core).
 template <class Ready, class Yield>
 bool spin_until(Ready&& ready, std::chrono::microseconds budget, Yield&& yield_core) {
   clock::time_point until{};  // read the clock only once the wait proves not to be short
+  clock::time_point yielded_at{};
   for (unsigned round = 1;; ++round) {
-    if (ready()) return true;
+    if (ready()) {
+      if (round > 8) contended_core::yielded(clock::now() - yielded_at);  // it has yielded
+      return true;
+    }
     for (int i = 0; i < 16; ++i) cpu_relax();
     if (round % 8 == 0) {
-      if (round == 8)
-        until = clock::now() + budget;
-      else if (clock::now() >= until)
+      const clock::time_point now = clock::now();
+      if (round == 8) {
+        until = now + budget;
+      } else if (now >= until) {
+        contended_core::yielded(now - yielded_at);
         return false;
+      }
+      yielded_at = now;
       yield_core();
     }
   }

@@ -39,8 +39,13 @@ class worker_pool {
     void* arg;
   };
 
-  /// `on_start(i)`, when given, runs first on thread i (to name it in a trace).
-  explicit worker_pool(std::size_t n, const std::function<void(std::size_t)>& on_start = {}) : jobs_(64) {
+  /// `on_start(i)`, when given, runs first on thread i (to name it in a trace). `yield_to_others`:
+  /// an idle thread does not spin for a while after a yield of its own proved long (another
+  /// program holds its core: contended_core); set where the loop thread alone does the loop's
+  /// work (scheduler.hpp), so that every job comes through a hand-off anyway.
+  explicit worker_pool(std::size_t n, const std::function<void(std::size_t)>& on_start = {},
+                       bool yield_to_others = false)
+      : jobs_(64), yield_to_others_(yield_to_others) {
     threads_.reserve(n);
     for (std::size_t i = 0; i < n; ++i)
       threads_.emplace_back([this, i, on_start] {
@@ -221,7 +226,9 @@ class worker_pool {
       }
       // One spinner among threads of short jobs; a thread between long jobs spins anyway (it
       // spins rarely, and the next long job is better started without a wake-up).
-      if (spinners_.fetch_add(1, std::memory_order_seq_cst) == 0 || !short_jobs) {
+      if (yield_to_others_ && contended_core::recently()) {
+        // Another program holds this core: block at once (contended_core).
+      } else if (spinners_.fetch_add(1, std::memory_order_seq_cst) == 0 || !short_jobs) {
         set_available(true);
         const bool found = spin_until(has_job);
         spinners_.fetch_sub(1, std::memory_order_seq_cst);
@@ -252,6 +259,7 @@ class worker_pool {
   std::mutex sleep_mutex_;
   std::condition_variable wake_;
   std::vector<std::thread> threads_;
+  const bool yield_to_others_;
 };
 
 }  // namespace spdl::detail
