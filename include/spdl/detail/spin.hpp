@@ -32,24 +32,24 @@ inline constexpr std::chrono::microseconds default_spin{50};
 
 /// Another program on the calling thread's core, as the thread's own yields tell: a yield that
 /// gave the core up for `long_yield` or more (the engine's threads hand work to each other in
-/// microseconds; another program's time slice lasts milliseconds). `spin_until` notes such
-/// yields. For `back_off` after one, the waits that ask (`recently`) do not spin: they block at
-/// once, and whoever ends the wait wakes them.
+/// microseconds; another program's time slice lasts about a millisecond or more). `spin_until`
+/// notes such yields. For `back_off` after one, the waits that ask (`recently`) do not spin:
+/// they block at once, and whoever ends the wait wakes them.
 ///
 /// Why: Linux's scheduler (EEVDF, 6.6 on) moves a thread's deadline a slice later at each
 /// sched_yield, and a thread that spins never sleeps, so it is never a woken thread, which the
 /// scheduler places ahead of a program that has had its share. Where another program holds the
-/// core, a spinner's yield hands it a whole slice, and the threads it waits for wait behind it
-/// too. With both cores of the 2-core machine busy (two spinning processes), a pipeline whose
-/// loop thread alone does the loop's work took 9-903 us per item (8,000 ints through a pool
-/// stage, 3 threads; 9 runs, mean 263); with its threads blocking once a yield proved long,
-/// 10-256 (mean 104), about what plain threads with a mutex and a condition variable per
-/// queue take there (58-102). Asked only where the loop thread alone does the loop's work
-/// (scheduler.hpp): where pool threads do it too, they hand over without a wake-up, and
-/// blocking cost more than it saved (a pool stage with one core busy: 162 -> 298-401 ns/item).
+/// core, a spinner's yield hands it a whole slice, and the threads it waits for wait behind it.
+/// Asked only where the loop thread alone does the loop's work (an awaitable stage, a hook:
+/// scheduler.hpp), where every item goes from thread to thread through it; where pool threads
+/// do that work too, they hand over without a wake-up, and blocking there cost more than it
+/// saved (a pool stage with one core busy: 162 -> 298-401 ns/item). benchmarks/README.md,
+/// "A spinner's yield on a core another program holds", has the figures; the threshold of
+/// 1 ms rather than 200 us: on an idle machine a few yields a second among the engine's own
+/// threads (or a virtual machine's) took over 200 us.
 class contended_core {
  public:
-  static constexpr std::chrono::microseconds long_yield{200};
+  static constexpr std::chrono::milliseconds long_yield{1};
   static constexpr std::chrono::milliseconds back_off{50};
 
   /// A yield of the calling thread took `took`.
