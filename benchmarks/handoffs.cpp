@@ -1,9 +1,10 @@
 // Hand-offs on busy cores: 10,000 ints through source -> x + 1 (a pool stage, concurrency 6, 3
-// threads) -> a sink of 1, so that each item passes from thread to thread, with a hook given
-// (on_failure: the loop thread alone then does the loop's work, every completion goes through it)
-// and without. Baseline in the same program: plain threads doing the same, a source thread, 3
-// workers and the consumer, with a bounded queue (a mutex and two condition variables) between
-// each. On an idle machine the engine's brief spins make its hand-offs far cheaper; the figure
+// threads) -> a sink of 1, so that each item passes from thread to thread: with a hook given
+// (on_failure, whose calls wait for the loop thread), without, and with an awaitable stage after
+// the pool stage (`co_return x`: the loop thread alone then does the loop's work, and every
+// completion goes through it). Baseline in the same program: plain threads doing the same, a
+// source thread, 3 workers and the consumer, with a bounded queue (a mutex and two condition
+// variables) between each. On an idle machine the engine's brief spins make its hand-offs far cheaper; the figure
 // that matters is with every core busy (spdl_benchmarks --busy=N, N the number of cores), where
 // a thread that spins takes the core from the one it waits for.
 #include <spdl/pipeline.hpp>
@@ -94,28 +95,33 @@ void plain_thread_handoffs(benchmark::State& state) {
   finish(state, sum, cpu);
 }
 
-void handoffs(benchmark::State& state, bool hook) {
+void handoffs(benchmark::State& state, bool hook, bool loop_stage) {
   std::int64_t sum = 0;
   const spdl::bench::cpu_per_item cpu;
   for (auto _ : state) {
     sum = 0;
     spdl::build_options options{.num_threads = num_threads};
     if (hook) options.on_failure = [](const spdl::stage_failure&) {};
-    auto p = spdl::pipeline_builder()
-                 .add_source(std::views::iota(0, num_items))
-                 .pipe([](int x) { return x + 1; }, {.concurrency = concurrency})
-                 .add_sink(1)
-                 .build(std::move(options));
+    auto stages = spdl::pipeline_builder()
+                      .add_source(std::views::iota(0, num_items))
+                      .pipe([](int x) { return x + 1; }, {.concurrency = concurrency});
+    auto p = loop_stage ? std::move(stages)
+                              .pipe([](int x) -> asio::awaitable<int> { co_return x; })
+                              .add_sink(1)
+                              .build(std::move(options))
+                        : std::move(stages).add_sink(1).build(std::move(options));
     for (int x : p) sum += x;
   }
   finish(state, sum, cpu);
 }
 
-void spdl_handoffs_hook(benchmark::State& state) { handoffs(state, true); }
-void spdl_handoffs(benchmark::State& state) { handoffs(state, false); }
+void spdl_handoffs_hook(benchmark::State& state) { handoffs(state, true, false); }
+void spdl_handoffs(benchmark::State& state) { handoffs(state, false, false); }
+void spdl_handoffs_loop_stage(benchmark::State& state) { handoffs(state, false, true); }
 
 }  // namespace
 
 BENCHMARK(plain_thread_handoffs)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(spdl_handoffs_hook)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(spdl_handoffs)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(spdl_handoffs_loop_stage)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -64,7 +64,7 @@ const group groups[] = {
      "^(tbb_parallel_pipeline|spdl_loop_stage|spdl_pool_stage|spdl_loop_stage_queues_32|"
      "spdl_pool_stage_queues_32|threads_only|spdl_fan_out|"
      "mutex_deque_pop|spdl_get_item_full_sink|plain_thread_handoffs|spdl_handoffs_hook|"
-     "spdl_handoffs|hand_built_pipeline|spdl_dataloader|one_epoch|"
+     "spdl_handoffs|spdl_handoffs_loop_stage|hand_built_pipeline|spdl_dataloader|one_epoch|"
      "spdl_1000_epochs)(/|$)"},
     {"images",
      "^(turbojpeg_full_decode|stb_decode|spdl_decode|spdl_decode_resize_224|"
@@ -94,6 +94,7 @@ const comparison table[] = {
     {"consumer hand-off", "mutex_deque_pop", "spdl_get_item_full_sink", 0},
     {"hand-offs, a hook given", "plain_thread_handoffs", "spdl_handoffs_hook", 1.0},
     {"  the same, no hook", "plain_thread_handoffs", "spdl_handoffs", 1.0},
+    {"  an awaitable stage after", "plain_thread_handoffs", "spdl_handoffs_loop_stage", 1.0},
     {"dataloader, 1M indices", "hand_built_pipeline", "spdl_dataloader", 1.05},
     {"1000 epochs of 1000 items", "one_epoch", "spdl_1000_epochs", 0},
     {"JPEG decode, full size", "turbojpeg_full_decode", "spdl_decode", 1.11},

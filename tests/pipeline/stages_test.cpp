@@ -449,8 +449,9 @@ TEST_CASE("on busy cores pool threads may do the loop's work, one thread at a ti
   // finishes; where no stage needs the loop thread itself, a pool thread then does the loop's
   // work (the source's reads among it). What must hold: that work never runs on two threads at
   // once (the source's plain `next` is touched by whichever thread holds the loop, so a missing
-  // hand-over shows under TSan), and items come out whole and in order. Where a hook was given,
-  // the loop's work stays on the loop thread: the source never runs on a pool thread.
+  // hand-over shows under TSan), and items come out whole and in order. Where a stage needs the
+  // loop thread itself (an awaitable one), the loop's work stays there: the source never runs
+  // on a pool thread.
   busy_cores load(std::max(2u, std::thread::hardware_concurrency()));
   const int n = std::max(2'000, 20'000 / spdl::test::stress_divisor);
   struct outcome {
@@ -458,24 +459,25 @@ TEST_CASE("on busy cores pool threads may do the loop's work, one thread at a ti
     bool overlapped = false;
     int source_on_pool = 0;
   };
-  auto run = [n](bool with_hook) {
+  auto run = [n](bool loop_stage) {
     outcome o;
     probed_source source(n);
-    spdl::build_options options{.num_threads = 2};
-    if (with_hook) options.on_failure = [](const spdl::stage_failure&) {};
     int expected = 0;
     {
-      auto p = spdl::pipeline_builder()
-                   .add_source([&] { return source(); })
-                   .pipe(
-                       [](int x) {
-                         probed_source::pool_thread() = true;
-                         return x;
-                       },
-                       {.concurrency = 8, .order = spdl::output_order::input})
-                   .aggregate(16)
-                   .add_sink(4)
-                   .build(std::move(options));
+      auto stages = spdl::pipeline_builder()
+                        .add_source([&] { return source(); })
+                        .pipe(
+                            [](int x) {
+                              probed_source::pool_thread() = true;
+                              return x;
+                            },
+                            {.concurrency = 8, .order = spdl::output_order::input});
+      auto p = loop_stage ? std::move(stages)
+                                .pipe([](int x) -> asio::awaitable<int> { co_return x; })
+                                .aggregate(16)
+                                .add_sink(4)
+                                .build({.num_threads = 2})
+                          : std::move(stages).aggregate(16).add_sink(4).build({.num_threads = 2});
       for (auto& batch : p)
         for (int x : batch) o.whole_and_in_order = o.whole_and_in_order && x == expected++;
     }  // joined: what the source wrote is ours to read
@@ -484,7 +486,7 @@ TEST_CASE("on busy cores pool threads may do the loop's work, one thread at a ti
     o.whole_and_in_order = o.whole_and_in_order && expected == n;
     return o;
   };
-  SECTION("no hook: pool threads take the loop's work when the loop thread lags") {
+  SECTION("plain stages: pool threads take the loop's work when the loop thread lags") {
     int rounds_with_drivers = 0;
     for (int round = 0; round < 20 && rounds_with_drivers == 0; ++round) {
       const outcome o = run(false);
@@ -494,7 +496,7 @@ TEST_CASE("on busy cores pool threads may do the loop's work, one thread at a ti
     }
     CHECK(rounds_with_drivers > 0);
   }
-  SECTION("a hook: the loop's work stays on the loop thread") {
+  SECTION("an awaitable stage: the loop's work stays on the loop thread") {
     for (int round = 0; round < 3; ++round) {
       const outcome o = run(true);
       CHECK(o.whole_and_in_order);
@@ -502,6 +504,83 @@ TEST_CASE("on busy cores pool threads may do the loop's work, one thread at a ti
       CHECK(o.source_on_pool == 0);
     }
   }
+}
+
+TEST_CASE("hooks are called on the loop thread, while pool threads do the loop's work",
+          "[pipeline][threads]") {
+  // on_failure and on_stats were promised the loop thread; they no longer keep the loop's work
+  // there. Where another thread holds the loop's role, their calls wait for the loop thread
+  // (loop_inbox::on_loop_thread), which makes them holding the role: never on a pool thread or
+  // the consumer's, never while the loop's work runs elsewhere (the source's probe), every
+  // failure's before the end of the stream is read, the last statistics before the pipeline
+  // is joined. Every core spins for another program, so that pool threads take the loop's work.
+  busy_cores load(std::max(2u, std::thread::hardware_concurrency()));
+  const int n = std::max(2'000, 20'000 / spdl::test::stress_divisor);
+  const auto consumer = std::this_thread::get_id();
+  std::vector<int> expected_failed;
+  for (int x = 0; x < n; ++x)
+    if (x % 50 == 7) expected_failed.push_back(x);
+  int rounds_with_drivers = 0;
+  for (int round = 0; round < 20 && rounds_with_drivers == 0; ++round) {
+    probed_source source(n);
+    std::atomic<bool> misplaced{false};  // a hook on a pool thread or the consumer's
+    std::atomic<bool> overlapped{false};  // a hook while the source ran
+    std::set<std::thread::id> hook_threads;  // the hooks' (one thread: the loop thread)
+    std::vector<int> failed;                 // on_failure's; read once the end is read
+    std::atomic<int> reports{0};
+    auto where = [&] {
+      if (probed_source::pool_thread() || std::this_thread::get_id() == consumer)
+        misplaced = true;
+      if (source.inside.load()) overlapped = true;
+      hook_threads.insert(std::this_thread::get_id());
+    };
+    spdl::build_options options{
+        .num_threads = 2,
+        .report_stats_interval = 1ms,
+        .on_stats = [&](const spdl::pipeline_stats&) {
+          where();
+          ++reports;
+        },
+        .on_failure = [&](const spdl::stage_failure& f) {
+          where();
+          try {
+            std::rethrow_exception(f.exception);
+          } catch (const std::runtime_error& e) {
+            failed.push_back(std::stoi(e.what()));
+          }
+        }};
+    int expected = 0;
+    {
+      auto p = spdl::pipeline_builder()
+                   .add_source([&] { return source(); })
+                   .pipe(
+                       [](int x) {
+                         probed_source::pool_thread() = true;
+                         if (x % 50 == 7) throw std::runtime_error(std::to_string(x));
+                         return x;
+                       },
+                       {.concurrency = 8, .order = spdl::output_order::input})
+                   .add_sink(4)
+                   .build(std::move(options));
+      bool in_order = true;
+      for (int x : p) {
+        if (expected % 50 == 7) ++expected;  // failed: dropped
+        in_order = in_order && x == expected++;
+      }
+      if (expected % 50 == 7) ++expected;
+      CHECK(in_order);
+      CHECK(expected == n);
+      std::sort(failed.begin(), failed.end());
+      CHECK(failed == expected_failed);  // each reported before the end
+    }  // joined: the last report made, and what the hooks wrote ours to read
+    CHECK(!misplaced);
+    CHECK(!overlapped);
+    CHECK(!source.overlapped);
+    CHECK(hook_threads.size() == 1);
+    CHECK(reports.load() >= 1);
+    if (source.on_pool > 0) ++rounds_with_drivers;
+  }
+  CHECK(rounds_with_drivers > 0);
 }
 
 TEST_CASE("a yield that proves long keeps the waits that ask from spinning, for a while",
@@ -672,8 +751,9 @@ TEST_CASE("cheap calls above the pool's threads keep order, epochs, failures and
   }
 
   SECTION("failures are counted one by one, and a budget ends the stage") {
-    // With a hook the loop's work stays on the loop thread; without one, pool threads carry
-    // the cheap calls on themselves (pipe_node.hpp): the count is the same.
+    // Pool threads carry the cheap calls on themselves (pipe_node.hpp), and with a hook its
+    // calls wait for the loop thread meanwhile (loop_inbox::on_loop_thread): the count is the
+    // same.
     for (const bool hook : {true, false}) {
       INFO("on_failure hook: " << hook);
       constexpr int n = 20'000;
@@ -765,37 +845,39 @@ TEST_CASE("a consumer waiting for an item does the loop's work, and carries chea
           "[pipeline][threads]") {
   // Where pool threads may do the loop's work, so does the consumer while it waits for an item
   // without a deadline (loop_inbox::help): the source is read and cheap calls run on its thread
-  // (calls at concurrency 1 under 2 us prove short, under TSan too). Not where a hook keeps the
-  // loop's work on the loop thread, not for calls of tens of microseconds, and not while the
-  // consumer waits with a deadline. Every item comes out, in order.
+  // (calls at concurrency 1 under 2 us prove short, under TSan too). Not where an awaitable
+  // stage keeps the loop's work on the loop thread, not for calls of tens of microseconds, and
+  // not while the consumer waits with a deadline. Every item comes out, in order.
   struct outcome {
     int reads_here = 0;  // source reads on the consumer's thread
     int calls_here = 0;  // calls on the consumer's thread
     bool whole_and_in_order = true;
   };
-  auto run = [](int n, bool with_hook, std::chrono::microseconds call, bool with_deadline) {
+  auto run = [](int n, bool loop_stage, std::chrono::microseconds call, bool with_deadline) {
     outcome o;
     const auto consumer = std::this_thread::get_id();
     std::atomic<int> reads_here{0};
     std::atomic<int> calls_here{0};
-    spdl::build_options options{.num_threads = 2};
-    if (with_hook) options.on_failure = [](const spdl::stage_failure&) {};
-    auto p = spdl::pipeline_builder()
-                 .add_source(std::views::iota(0, n) | std::views::transform([&, consumer](int x) {
-                               if (std::this_thread::get_id() == consumer)
-                                 reads_here.fetch_add(1, std::memory_order_relaxed);
-                               return x;
-                             }))
-                 .pipe(
-                     [&, consumer, call](int x) {
-                       if (std::this_thread::get_id() == consumer)
-                         calls_here.fetch_add(1, std::memory_order_relaxed);
-                       if (call.count() > 0) std::this_thread::sleep_for(call);
-                       return x;
-                     },
-                     {.concurrency = 1})
-                 .add_sink(8)
-                 .build(std::move(options));
+    auto stages =
+        spdl::pipeline_builder()
+            .add_source(std::views::iota(0, n) | std::views::transform([&, consumer](int x) {
+                          if (std::this_thread::get_id() == consumer)
+                            reads_here.fetch_add(1, std::memory_order_relaxed);
+                          return x;
+                        }))
+            .pipe(
+                [&, consumer, call](int x) {
+                  if (std::this_thread::get_id() == consumer)
+                    calls_here.fetch_add(1, std::memory_order_relaxed);
+                  if (call.count() > 0) std::this_thread::sleep_for(call);
+                  return x;
+                },
+                {.concurrency = 1});
+    auto p = loop_stage ? std::move(stages)
+                              .pipe([](int x) -> asio::awaitable<int> { co_return x; })
+                              .add_sink(8)
+                              .build({.num_threads = 2})
+                        : std::move(stages).add_sink(8).build({.num_threads = 2});
     int expected = 0;
     for (;;) {
       auto x = with_deadline ? p.get_item(10s) : p.get_item();
@@ -820,7 +902,7 @@ TEST_CASE("a consumer waiting for an item does the loop's work, and carries chea
     CHECK(reads > 0);
     CHECK(calls > 0);
   }
-  SECTION("a hook: nothing on the consumer's thread") {
+  SECTION("an awaitable stage: nothing on the consumer's thread") {
     const outcome o = run(20'000, true, 0us, false);
     CHECK(o.whole_and_in_order);
     CHECK(o.reads_here == 0);
@@ -844,19 +926,18 @@ TEST_CASE("cheap calls are run by the thread that does the loop's work; long one
   // A plain stage whose calls prove short (a run of 1,024 under 250 ns, or under 2 us at
   // concurrency 1) has them run inline by
   // the pool thread that holds the loop's role, with the role lent (pipe_node.hpp); a call sees
-  // that as `loop_inbox::lending_here()`. Calls of tens of microseconds, or any stage where a
-  // hook keeps the loop's work on the loop thread, never are. Every item comes out, in order.
+  // that as `loop_inbox::lending_here()`. Calls of tens of microseconds, or any stage where an
+  // awaitable stage keeps the loop's work on the loop thread, never are. Every item comes out,
+  // in order.
   struct outcome {
     int carried = 0;
     bool whole_and_in_order = true;
   };
   // `call`: a sleep (microseconds and more) or a busy wait (less), in a stage of `concurrency`.
-  auto run = [](int n, bool with_hook, std::chrono::nanoseconds call, std::size_t concurrency = 4) {
+  auto run = [](int n, bool loop_stage, std::chrono::nanoseconds call, std::size_t concurrency = 4) {
     outcome o;
     std::atomic<int> carried{0};
-    spdl::build_options options{.num_threads = 2};
-    if (with_hook) options.on_failure = [](const spdl::stage_failure&) {};
-    auto p = spdl::pipeline_builder()
+    auto stages = spdl::pipeline_builder()
                  .add_source(std::views::iota(0, n))
                  .pipe(
                      [&carried, call](int x) {
@@ -871,16 +952,19 @@ TEST_CASE("cheap calls are run by the thread that does the loop's work; long one
                        }
                        return x;
                      },
-                     {.concurrency = concurrency, .order = spdl::output_order::input})
-                 .add_sink(64)
-                 .build(std::move(options));
+                     {.concurrency = concurrency, .order = spdl::output_order::input});
+    auto p = loop_stage ? std::move(stages)
+                              .pipe([](int x) -> asio::awaitable<int> { co_return x; })
+                              .add_sink(64)
+                              .build({.num_threads = 2})
+                        : std::move(stages).add_sink(64).build({.num_threads = 2});
     int expected = 0;
     for (int x : p) o.whole_and_in_order = o.whole_and_in_order && x == expected++;
     o.whole_and_in_order = o.whole_and_in_order && expected == n;
     o.carried = carried.load();
     return o;
   };
-  SECTION("short calls, no hook: carried") {
+  SECTION("short calls, plain stages: carried") {
     // Whether a pool thread gets to drive at all is up to the OS's scheduling: a few rounds.
     // Under TSan, whose instrumentation makes these calls take more than 250 ns, they are
     // rarely carried, rightly: there only the order is checked, and the next section shows
@@ -908,7 +992,7 @@ TEST_CASE("cheap calls are run by the thread that does the loop's work; long one
     CHECK(o.whole_and_in_order);
     CHECK(o.carried == 0);
   }
-  SECTION("short calls, a hook: never carried") {
+  SECTION("short calls, an awaitable stage after: never carried") {
     const outcome o = run(20'000, true, 0us);
     CHECK(o.whole_and_in_order);
     CHECK(o.carried == 0);

@@ -4,6 +4,7 @@
 // build_options::on_failure, or logged), and the failures that ended stages, for the consumer.
 
 #include <spdl/detail/node.hpp>
+#include <spdl/detail/scheduler.hpp>
 #include <spdl/error.hpp>
 #include <spdl/pipeline/failure_budget.hpp>
 
@@ -23,10 +24,11 @@ class failure_ledger {
   using hook = std::function<void(const stage_failure&)>;
 
   /// Gives each of `nodes` its budget: its own, or `shared`. `on_failure` (may be empty) must
-  /// outlive the ledger.
+  /// outlive the ledger; it is called on the loop thread, through `inbox` (which must outlive
+  /// the ledger; it need not be constructed yet).
   failure_ledger(const std::vector<std::unique_ptr<node>>& nodes, failure_budget shared,
-                 const hook& on_failure)
-      : on_failure_(on_failure) {
+                 const hook& on_failure, loop_inbox& inbox)
+      : on_failure_(on_failure), inbox_(inbox) {
     shared_.budget = shared;
     for (const auto& n : nodes) {
       if (n->own_budget) {
@@ -62,11 +64,13 @@ class failure_ledger {
  private:
   void report(const node& n, const std::exception_ptr& e) const {
     if (on_failure_) {
-      try {
-        on_failure_(stage_failure{n.counters.name, e});
-      } catch (...) {
-        // A hook that throws must not take the pipeline down.
-      }
+      inbox_.on_loop_thread([&hook = on_failure_, f = stage_failure{n.counters.name, e}] {
+        try {
+          hook(f);
+        } catch (...) {
+          // A hook that throws must not take the pipeline down.
+        }
+      });
       return;
     }
     constexpr std::size_t logged = 10;
@@ -85,6 +89,7 @@ class failure_ledger {
   }
 
   const hook& on_failure_;
+  loop_inbox& inbox_;
   failure_counter shared_;
   std::vector<std::unique_ptr<failure_counter>> own_;
   std::vector<stage_failure> failures_;

@@ -41,16 +41,18 @@ class runtime {
       : options_(std::move(options)),
         nodes_(std::move(nodes)),
         sink_(sink),
-        ledger_(nodes_, options_.max_failures, options_.on_failure),
+        ledger_(nodes_, options_.max_failures, options_.on_failure, inbox_),
         trace_(options_.trace.empty() ? nullptr : std::make_unique<tracer>(options_.trace)),
-        reporter_(nodes_, options_, trace_.get()) {
+        reporter_(nodes_, options_, trace_.get(), inbox_) {
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       nodes_[i]->index = i;
       nodes_[i]->set_queue_capacity(options_.queue_capacity);
     }
-    // Pool threads may run the loop's work (scheduler.hpp) unless user code was promised the
-    // loop thread: an awaitable stage's function, the on_stats and on_failure hooks.
-    bool loop_thread_only = options_.on_stats || options_.on_failure;
+    // Pool threads may run the loop's work (scheduler.hpp) unless a stage was promised the loop
+    // thread: an awaitable stage's function. The on_stats and on_failure hooks were promised it
+    // too: where others may hold the role, their calls wait for the loop thread
+    // (loop_inbox::on_loop_thread), and the end of the stream waits for them.
+    bool loop_thread_only = false;
     for (const auto& n : nodes_) loop_thread_only = loop_thread_only || n->needs_loop_thread();
     inbox_.allow_drivers(!loop_thread_only, [this] { sink_.flush_sink(); });
   }
@@ -104,6 +106,11 @@ class runtime {
             pool_->watch(watch, /*now_or_never=*/true);
             if (trace_) reporter_.trace_settled();
           });
+      // A hook's last calls (the last statistics), queued by a thread that held the role as
+      // the loop ran out: theirs is this thread.
+      while (!inbox_.try_take_role()) std::this_thread::yield();
+      inbox_.run_loop_thread_calls();
+      inbox_.release_role();
     });
   }
 

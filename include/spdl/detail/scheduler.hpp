@@ -18,7 +18,7 @@
 // "The loop" is a role: the right to run the pipeline's io_context, and so every coroutine of
 // its nodes. One thread holds it at a time, so the nodes' state needs no locks. The loop thread
 // holds it while it runs handlers and while it sleeps. Where no stage needs the loop thread
-// itself (no awaitable stage, no user hook: runtime.hpp), a pool thread that finishes a call
+// itself (no awaitable stage: runtime.hpp), a pool thread that finishes a call
 // while completions wait undrained (the loop thread is not running: on a busy machine it waits
 // for a core) takes the role and drains them itself, with what they make ready: the item goes
 // on without waiting for the loop thread to be scheduled. The loop thread, finding that pool
@@ -49,6 +49,12 @@
 // cheap calls on, until an item is there. TBB's caller works on the pipeline it waits for in
 // the same way. On a busy machine this is what keeps a pipeline of cheap stages going: the item
 // is made on the thread that reads it, and no thread waits for a core to be woken on.
+//
+// A user's hook (on_failure, on_stats) was promised the loop thread, but needs nobody to keep
+// the loop's work there: where another thread holds the role, the hook's call is queued for
+// the loop thread (`loop_inbox::on_loop_thread`), drivers and helpers let the role go while
+// one waits, and the loop thread, woken, makes it holding the role. The end of the stream
+// waits for them (`after_loop_thread_calls`).
 //
 // `run_loop` is the loop thread's body. The worker pool (`worker_pool.hpp`) runs blocking calls
 // and comes back through the inbox.
@@ -264,6 +270,51 @@ class loop_inbox {
     wake();
   }
 
+  /// The role's holder: runs `f` on the loop thread itself, holding the role, after any call
+  /// queued so before it: a user's hook (build_options::on_failure, on_stats), which was
+  /// promised the loop thread, where pool threads or the consumer may hold the role. Now where
+  /// this is the loop thread (always, where nobody else drives) and none waits; else queued,
+  /// and the loop thread woken for it.
+  void on_loop_thread(std::function<void()> f) {
+    if (calls_waiting() == 0 && loop_thread_here() && ready_queue::current() == &ready_) {
+      f();
+      return;
+    }
+    queue_call(std::move(f));
+  }
+
+  /// The role's holder: runs `f` now, or where calls wait for the loop thread
+  /// (`on_loop_thread`), after them, on it: the end of the stream comes after every failure
+  /// reported to the hook.
+  void after_loop_thread_calls(std::function<void()> f) {
+    if (calls_waiting() == 0) {
+      f();
+      return;
+    }
+    queue_call(std::move(f));
+  }
+
+  /// The loop thread, holding the role: runs what `on_loop_thread` queued, in order. Returns
+  /// how many ran.
+  std::size_t run_loop_thread_calls() {
+    if (calls_waiting() == 0) return 0;
+    std::vector<std::function<void()>> calls;
+    {
+      std::lock_guard lock(calls_mutex_);
+      calls.swap(calls_);
+    }
+    for (auto& f : calls) {
+      f();
+      calls_waiting_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+    return calls.size();
+  }
+
+  /// Calls queued for the loop thread (`on_loop_thread`), not yet run.
+  [[nodiscard]] std::size_t calls_waiting() const noexcept {
+    return calls_waiting_.load(std::memory_order_seq_cst);
+  }
+
   /// Any thread: a dozing loop thread looks at the loop now.
   void wake() {
     if (dozing_.load(std::memory_order_seq_cst)) wake_dozer();
@@ -277,14 +328,16 @@ class loop_inbox {
   /// thread outlives the inbox's last push: the runtime joins the pool before it goes, so
   /// touching the inbox after the push is safe here.)
   void complete(resume_handler h) {
-    const bool drive = drivers_allowed_ && (aside_.load(std::memory_order_relaxed) ||
-                                            pending_.load(std::memory_order_seq_cst) >= drive_after);
+    const bool drive = drivers_allowed_ && calls_waiting() == 0 &&
+                       (aside_.load(std::memory_order_relaxed) ||
+                        pending_.load(std::memory_order_seq_cst) >= drive_after);
     push(std::move(h), !drive);
     if (!drive) return;
     bool left = false;  // the last turn ended at its handler limit: handlers may be waiting
     for (unsigned turn = 0; turn < max_drives || !worker_pool::jobs_waiting(); ++turn) {
       if (loop_.stopped()) break;
       if (!left && !work_waiting()) return;
+      if (calls_waiting() > 0) break;  // the loop thread's turn (on_loop_thread): it is woken
       // With the role held elsewhere, its holder runs what waits: it looks at the counts after
       // it lets the role go (all seq_cst), and wakes the loop thread if it leaves anything.
       if (role_.load(std::memory_order_seq_cst) || !try_take_role()) return;
@@ -319,6 +372,7 @@ class loop_inbox {
   /// rather than leave the loop's work half drained behind a consumer that goes on.
   bool help(bool (*waits)(const void*), const void* ctx) noexcept {
     if (!drivers_allowed_ || ready_queue::current() != nullptr || lending_here()) return false;
+    if (calls_waiting() > 0) return false;  // the loop thread's turn (on_loop_thread)
     // No look at loop_.stopped() first: it takes the lock of Asio's scheduler, which a
     // spinning loop thread and the role's holder take too. A stopped loop runs no handler, and
     // then none ran. (Below it is asked only when the handlers ran out with none waiting.)
@@ -505,7 +559,10 @@ class loop_inbox {
     // Work waiting with the role free is this thread's to run now; with the role held, its
     // holder runs it (or wakes this thread when it leaves some: complete). A stopped loop: the
     // end, which this thread must see.
-    const bool idle = !loop_.stopped() && (!work_waiting() || role_.load(std::memory_order_seq_cst));
+    // Calls queued for this thread (on_loop_thread) are work too: a holder that lets the role
+    // go with some waiting wakes this thread (role_guard).
+    const bool idle = !loop_.stopped() && ((!work_waiting() && calls_waiting() == 0) ||
+                                           role_.load(std::memory_order_seq_cst));
     const std::uint64_t lent = lent_.load(std::memory_order_acquire);
     const auto limit = lent % 2 == 1 && lent == seen.lent
                            ? std::chrono::duration_cast<std::chrono::microseconds>(take_over_after)
@@ -551,7 +608,10 @@ class loop_inbox {
   struct role_guard {
     loop_inbox& inbox;
     explicit role_guard(loop_inbox& i) noexcept : inbox(i) {}
-    ~role_guard() { inbox.release_role(); }
+    ~role_guard() {
+      inbox.release_role();
+      if (inbox.calls_waiting() > 0) inbox.wake();  // they wait for the loop thread (doze)
+    }
     role_guard(const role_guard&) = delete;
     role_guard& operator=(const role_guard&) = delete;
   };
@@ -562,7 +622,8 @@ class loop_inbox {
   template <class GoOn>
   int run_handlers(GoOn go_on, bool& ran_out) {
     int ran = 0;
-    for (; ran < max_drive_handlers && go_on(); ++ran) {
+    // Calls queued for the loop thread (a hook's) end the run: they need the role.
+    for (; ran < max_drive_handlers && calls_waiting() == 0 && go_on(); ++ran) {
       if (pending()) schedule();
       if (loop_.poll_one() == 0) {
         ran_out = true;
@@ -600,6 +661,15 @@ class loop_inbox {
       schedule();
     else if (wake_dozer_too && dozing_.load(std::memory_order_seq_cst))
       wake_dozer();
+  }
+
+  void queue_call(std::function<void()> f) {
+    {
+      std::lock_guard lock(calls_mutex_);
+      calls_.push_back(std::move(f));
+    }
+    calls_waiting_.fetch_add(1, std::memory_order_seq_cst);
+    wake();
   }
 
   void wake_dozer() {
@@ -640,6 +710,9 @@ class loop_inbox {
   std::atomic<bool> aside_{false};   // the loop thread stands aside, dozes or yields: they drive
   std::atomic<bool> dozing_{false};  // the loop thread dozes: a push or post wakes it
   std::atomic<std::size_t> posts_{0};  // `post`s not yet run
+  std::mutex calls_mutex_;                        // on_loop_thread's queue: rare (a hook's call)
+  std::vector<std::function<void()>> calls_;      // guarded by calls_mutex_
+  std::atomic<std::size_t> calls_waiting_{0};     // queued and not yet run
   std::mutex doze_mutex_;
   std::condition_variable doze_cv_;
   bool woken_ = false;  // guarded by doze_mutex_
@@ -666,6 +739,7 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep 
         inbox.schedule();
         ran = loop.poll();
       }
+      ran += inbox.run_loop_thread_calls();
       inbox.release_role();
     }
     if (ran > 0) {
@@ -695,13 +769,13 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep 
       // The inbox is an atomic read; the loop's own queue and its stopped() take the lock of
       // Asio's scheduler, which the role's holder takes per handler, so look less often. A
       // completion that a pool thread is draining with the role is not the loop thread's.
-      if (inbox.pending() && !inbox.role_taken()) return true;
+      if ((inbox.pending() || inbox.calls_waiting() > 0) && !inbox.role_taken()) return true;
       if (++round % 8 != 0) return false;
       if (loop.stopped()) return true;
       idle();
       // A pool thread runs the loop's work now (unless stuck in a call it lent the role for).
       if (!inbox.try_take_role() && !inbox.take_lent_role(lent)) return false;
-      const bool got = loop.poll() > 0;
+      const bool got = loop.poll() + inbox.run_loop_thread_calls() > 0;
       inbox.release_role();
       return got;
     }, default_spin, [&] { inbox.yield_core(); });

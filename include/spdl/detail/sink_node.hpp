@@ -65,7 +65,8 @@ class sink_node final : public node, public sink_control {
       }
       if (put != put_result::ok) break;  // closed: stopping (the consumer keeps what it holds)
     }
-    queue_.close(rt.failures());
+    // After every failure reported to the hook (on the loop thread, which may be behind).
+    rt.inbox().after_loop_thread_calls([this, &rt] { queue_.close(rt.failures()); });
   }
 
   // What the waiting writer takes where it is sent (channel::async_wait_taking): in order, as

@@ -40,7 +40,7 @@ inline constexpr std::chrono::microseconds default_spin{50};
 /// sched_yield, and a thread that spins never sleeps, so it is never a woken thread, which the
 /// scheduler places ahead of a program that has had its share. Where another program holds the
 /// core, a spinner's yield hands it a whole slice, and the threads it waits for wait behind it.
-/// Asked only where the loop thread alone does the loop's work (an awaitable stage, a hook:
+/// Asked only where the loop thread alone does the loop's work (an awaitable stage:
 /// scheduler.hpp), where every item goes from thread to thread through it; where pool threads
 /// do that work too, they hand over without a wake-up, and blocking there cost more than it
 /// saved (a pool stage with one core busy: 162 -> 298-401 ns/item). benchmarks/README.md,

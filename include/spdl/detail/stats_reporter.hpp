@@ -11,6 +11,7 @@
 #include <spdl/detail/asio.hpp>
 #include <spdl/detail/clock.hpp>
 #include <spdl/detail/node.hpp>
+#include <spdl/detail/scheduler.hpp>
 #include <spdl/detail/trace.hpp>
 #include <spdl/pipeline/options.hpp>
 #include <spdl/pipeline/stats.hpp>
@@ -27,10 +28,11 @@ namespace spdl::detail {
 
 class stats_reporter {
  public:
-  /// `nodes` (the last is the sink writer), `options` and `trace` (null: none) outlive it.
+  /// `nodes` (the last is the sink writer), `options`, `trace` (null: none) and `inbox` (through
+  /// which on_stats is called on the loop thread) outlive it.
   stats_reporter(const std::vector<std::unique_ptr<node>>& nodes, const build_options& options,
-                 tracer* trace)
-      : nodes_(nodes), options_(options), trace_(trace) {
+                 tracer* trace, loop_inbox& inbox)
+      : nodes_(nodes), options_(options), trace_(trace), inbox_(inbox) {
     if (trace_)
       for (const auto& n : nodes_) queue_names_.push_back("queue " + n->counters.name);
   }
@@ -124,21 +126,30 @@ class stats_reporter {
     }
   }
 
+  // The snapshot now, where the loop's state is; the hook's call on the loop thread.
   void report() const {
     try {
       auto s = snapshot();
-      if (options_.on_stats)
-        options_.on_stats(s);
-      else
+      if (!options_.on_stats) {
         print_stats(s);
+        return;
+      }
+      inbox_.on_loop_thread([&hook = options_.on_stats, s = std::move(s)] {
+        try {
+          hook(s);
+        } catch (...) {
+          // A hook that throws must not take the pipeline down.
+        }
+      });
     } catch (...) {
-      // A hook that throws must not take the pipeline down.
+      // A hook that throws must not take the pipeline down (nor a snapshot that cannot be made).
     }
   }
 
   const std::vector<std::unique_ptr<node>>& nodes_;
   const build_options& options_;
   tracer* trace_;
+  loop_inbox& inbox_;
   std::vector<std::string> queue_names_;  // the trace's counters
   std::optional<clock::time_point> started_at_;
   std::optional<clock::time_point> finished_at_;  // the loop (read after join)
