@@ -520,9 +520,11 @@ TEST_CASE("hooks are called on the loop thread, while pool threads do the loop's
   std::vector<int> expected_failed;
   for (int x = 0; x < n; ++x)
     if (x % 50 == 7) expected_failed.push_back(x);
-  int rounds_with_drivers = 0;
+  int rounds_with_drivers = 0;  // and with calls that waited for the loop thread
   for (int round = 0; round < 20 && rounds_with_drivers == 0; ++round) {
+    probed_source::pool_thread() = false;  // this thread's mark, should it have carried a call
     probed_source source(n);
+    std::atomic<int> queued{0};  // calls made from the loop thread's queue (on_loop_thread)
     std::atomic<bool> misplaced{false};  // a hook on a pool thread or the consumer's
     std::atomic<bool> overlapped{false};  // a hook while the source ran
     std::set<std::thread::id> hook_threads;  // the hooks' (one thread: the loop thread)
@@ -532,6 +534,7 @@ TEST_CASE("hooks are called on the loop thread, while pool threads do the loop's
       if (probed_source::pool_thread() || std::this_thread::get_id() == consumer)
         misplaced = true;
       if (source.inside.load()) overlapped = true;
+      if (spdl::detail::loop_inbox::making_calls_here()) ++queued;
       hook_threads.insert(std::this_thread::get_id());
     };
     spdl::build_options options{
@@ -578,9 +581,63 @@ TEST_CASE("hooks are called on the loop thread, while pool threads do the loop's
     CHECK(!source.overlapped);
     CHECK(hook_threads.size() == 1);
     CHECK(reports.load() >= 1);
-    if (source.on_pool > 0) ++rounds_with_drivers;
+    if (source.on_pool > 0 && queued.load() > 0) ++rounds_with_drivers;
   }
   CHECK(rounds_with_drivers > 0);
+}
+
+TEST_CASE("a hook's calls come before the end of their epoch, and may ask for the statistics",
+          "[pipeline][threads]") {
+  // Epochs of a continuous source, read while every core is busy (pool threads then do the
+  // loop's work, and a hook's calls wait for the loop thread): each epoch's failures are
+  // reported by the time its end is read, and a hook that asks the pipeline for its statistics
+  // gets them, queued or not (the loop thread answers it itself).
+  busy_cores load(std::max(2u, std::thread::hardware_concurrency()));
+  constexpr int per_epoch = 2'000;
+  constexpr int failing = per_epoch / 50;  // x % 50 == 7
+  spdl::pipeline<int>* pipeline = nullptr;
+  int failed = 0;  // on_failure's; read at each end of an epoch (after it, the hook's are)
+  std::atomic<int> reports{0};
+  std::atomic<bool> stats_seen{true};
+  spdl::build_options options{
+      .num_threads = 2,
+      .report_stats_interval = 1ms,
+      .on_stats =
+          [&](const spdl::pipeline_stats&) {
+            const auto s = pipeline->stats();  // from the hook: answered, not waited for
+            if (s.stages.empty()) stats_seen = false;
+            ++reports;
+          },
+      .on_failure = [&](const spdl::stage_failure&) {
+        ++failed;
+        if (pipeline->stats().stages.empty()) stats_seen = false;
+      }};
+  auto p = spdl::pipeline_builder()
+               .add_source(std::views::iota(0, per_epoch), {.continuous = true})
+               .pipe(
+                   [](int x) {
+                     if (x % 50 == 7) throw std::runtime_error("bad item");
+                     return x;
+                   },
+                   {.concurrency = 8})
+               .add_sink(4)
+               .build(std::move(options));
+  pipeline = &p;
+  p.start();
+  for (int epoch = 0; epoch < 5; ++epoch) {
+    std::size_t got = 0;
+    for (int x : p) {
+      (void)x;
+      ++got;
+    }
+    CHECK(got == per_epoch - failing);
+    // This epoch's all; of the next, what the pipeline has run ahead (under an epoch's worth).
+    CHECK(failed >= (epoch + 1) * failing);
+    CHECK(failed <= (epoch + 2) * failing);
+  }
+  p.stop();
+  CHECK(stats_seen);
+  CHECK(reports.load() >= 1);
 }
 
 TEST_CASE("a yield that proves long keeps the waits that ask from spinning, for a while",

@@ -152,7 +152,8 @@ class runtime {
       std::unique_lock lock(mutex_);
       // On the loop, the snapshot is taken at once; but a pool thread running a call with the
       // role lent (loop_inbox::role_lent) is on the loop without holding its state.
-      if (started_ && !joined_ &&
+      // A hook's call queued for the loop thread runs holding the role, outside a handler.
+      if (started_ && !joined_ && !loop_inbox::making_calls_here() &&
           (!loop_.get_executor().running_in_this_thread() || loop_inbox::lending_here())) {
         lock.unlock();
         std::promise<pipeline_stats> result;
@@ -245,7 +246,8 @@ class runtime {
     stopping_ = true;
     for (auto& s : stop_signals_) s.emit(asio::cancellation_type::terminal);
     for (auto& n : nodes_) n->cancel_output();
-    sink_.close_sink(ledger_.failures());
+    // After every failure reported to the hook (on the loop thread, which may be behind).
+    inbox_.after_loop_thread_calls([this] { sink_.close_sink(ledger_.failures()); });
     reporter_.stop();
   }
 

@@ -303,11 +303,21 @@ class loop_inbox {
       std::lock_guard lock(calls_mutex_);
       calls.swap(calls_);
     }
+    making_calls_here() = true;
     for (auto& f : calls) {
       f();
       calls_waiting_.fetch_sub(1, std::memory_order_seq_cst);
     }
+    making_calls_here() = false;
     return calls.size();
+  }
+
+  /// Whether the calling thread makes the calls `on_loop_thread` queued: the loop thread, holding
+  /// the role, outside any handler (what a hook asks of the pipeline, its statistics, is
+  /// answered here and now).
+  static bool& making_calls_here() noexcept {
+    static thread_local bool making = false;
+    return making;
   }
 
   /// Calls queued for the loop thread (`on_loop_thread`), not yet run.

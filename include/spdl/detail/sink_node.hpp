@@ -52,6 +52,9 @@ class sink_node final : public node, public sink_control {
       }
       if (got == taken::end) break;
       if (got == taken::boundary) {
+        // An epoch ends for the consumer after every failure of it reported to the hook (on the
+        // loop thread, which may be behind): this writer waits for the calls queued for it.
+        if (rt.inbox().calls_waiting() > 0) co_await wait_for_loop_thread_calls(rt.inbox());
         if (!queue_.put_boundary()) break;  // closed: stopping
         continue;
       }
@@ -99,8 +102,16 @@ class sink_node final : public node, public sink_control {
     return true;
   }
 
+  asio::awaitable<void> wait_for_loop_thread_calls(loop_inbox& inbox) {
+    return suspend_with([this, &inbox](resume_handler h) {
+      boundary_wait_.handler.emplace(std::move(h));
+      inbox.after_loop_thread_calls([this] { boundary_wait_.resume(); });
+    });
+  }
+
   sink_queue<T> queue_;
   channel<T>& in_;
+  parked boundary_wait_;  // the writer, waiting for the hook's calls before an epoch's end
   asio::io_context* loop_ = nullptr;
   bool publish_posted_ = false;
   take_bound bound_;  // the current wait's takes
