@@ -596,7 +596,9 @@ TEST_CASE("a hook's calls come before the end of their epoch, and may ask for th
   constexpr int per_epoch = 2'000;
   constexpr int failing = per_epoch / 50;  // x % 50 == 7
   spdl::pipeline<int>* pipeline = nullptr;
-  int failed = 0;  // on_failure's; read at each end of an epoch (after it, the hook's are)
+  // on_failure's count, read at each end of an epoch: the hook's calls for that epoch have come
+  // by then, while those for the next may be under way on the loop thread (hence atomic).
+  std::atomic<int> failed{0};
   std::atomic<int> reports{0};
   std::atomic<bool> stats_seen{true};
   spdl::build_options options{
@@ -632,8 +634,8 @@ TEST_CASE("a hook's calls come before the end of their epoch, and may ask for th
     }
     CHECK(got == per_epoch - failing);
     // This epoch's all; of the next, what the pipeline has run ahead (under an epoch's worth).
-    CHECK(failed >= (epoch + 1) * failing);
-    CHECK(failed <= (epoch + 2) * failing);
+    CHECK(failed.load() >= (epoch + 1) * failing);
+    CHECK(failed.load() <= (epoch + 2) * failing);
   }
   p.stop();
   CHECK(stats_seen);

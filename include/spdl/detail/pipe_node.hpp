@@ -288,8 +288,10 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
 
       bool deliver = !this->failed && !rt.stopping();
       // A call that ends in an error once stop() has begun is dropped with the rest, not counted:
-      // stop cancels what awaitable calls wait on, and they end with operation_aborted.
-      if (r.error && !rt.stopping()) {
+      // stop cancels what awaitable calls wait on, and they end with operation_aborted. So is one
+      // that ends in an error after its stage failed (a call in flight when another's failure
+      // exceeded the budget): the stage's count stops at the failure that ended it.
+      if (r.error && !rt.stopping() && !this->failed) {
         deliver = false;
         if (rt.count_failure(*this, r.error)) {
           finish_turn(seq);

@@ -731,6 +731,21 @@ class loop_inbox {
   core_mark consumer_core_;  // the sink's consumer's, but while it sleeps in sink_queue::get
 };
 
+/// The loop thread, holding the role: runs the loop's ready handlers, as `poll()` does, and the
+/// calls queued for this thread (loop_inbox::on_loop_thread) after every 64 of them and at the
+/// end. Returns how many ran. (A stream that never waits posts handlers as fast as they run:
+/// `poll()` would not return while it goes on, nor a hook's calls be made.)
+inline std::size_t poll_with_calls(asio::io_context& loop, loop_inbox& inbox) {
+  constexpr std::size_t calls_every = 64;
+  std::size_t ran = 0;
+  for (;;) {
+    std::size_t handlers = 0;
+    while (handlers < calls_every && loop.poll_one() > 0) ++handlers;
+    ran += handlers + inbox.run_loop_thread_calls();
+    if (handlers < calls_every) return ran;
+  }
+}
+
 /// Runs the loop until it stops: handlers, then the inbox, spinning briefly before it sleeps;
 /// it holds the loop's role while it runs them and while it sleeps (where pool threads may
 /// drive, it dozes instead, without the role). `idle()` runs now and then while it spins with
@@ -744,12 +759,11 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep 
   while (!loop.stopped()) {
     std::size_t ran = 0;
     if (inbox.try_take_role() || inbox.take_lent_role(lent)) {
-      ran = loop.poll();
+      ran = poll_with_calls(loop, inbox);
       if (ran == 0 && inbox.pending()) {
         inbox.schedule();
-        ran = loop.poll();
+        ran = poll_with_calls(loop, inbox);
       }
-      ran += inbox.run_loop_thread_calls();
       inbox.release_role();
     }
     if (ran > 0) {
@@ -785,7 +799,7 @@ void run_loop(asio::io_context& loop, loop_inbox& inbox, Idle idle, BeforeSleep 
       idle();
       // A pool thread runs the loop's work now (unless stuck in a call it lent the role for).
       if (!inbox.try_take_role() && !inbox.take_lent_role(lent)) return false;
-      const bool got = loop.poll() + inbox.run_loop_thread_calls() > 0;
+      const bool got = poll_with_calls(loop, inbox) > 0;
       inbox.release_role();
       return got;
     }, default_spin, [&] { inbox.yield_core(); });
