@@ -173,6 +173,70 @@ TEST_CASE("failure budgets", "[pipeline][failures]") {
     CHECK(failure->failures()[0].stage == "a");
     CHECK(items == std::vector<int>{0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12});
   }
+  SECTION("calls in flight when the budget is exceeded are dropped with the stage, not counted") {
+    // count(0): item 0's failure ends the stage while item 1's call still runs (item 0 fails
+    // only once item 1's call has begun, which then fails 50 ms later), on the pool or the loop.
+    // The stage's count, its failure and the hook's calls stop at item 0's.
+    for (const bool awaitable : {false, true}) {
+      CAPTURE(awaitable);
+      std::atomic<bool> second_began{false};
+      std::vector<int> reported;  // on the loop thread; read after the join
+      spdl::build_options options{
+          .num_threads = 2,
+          .max_failures = spdl::failure_budget::count(0),
+          .on_failure =
+              [&](const spdl::stage_failure& f) {
+                const auto* e = original<odd_item>(f);
+                reported.push_back(e ? e->item : -1);
+              }};
+      auto source = spdl::pipeline_builder().add_source(std::views::iota(0, 2));
+      auto p = awaitable
+                   ? std::move(source)
+                         .pipe(
+                             [&second_began](int i) -> asio::awaitable<int> {
+                               asio::steady_timer t(co_await asio::this_coro::executor);
+                               if (i == 1) second_began = true;
+                               for (int waits = 0; i == 0 && !second_began && waits < 100'000;
+                                    ++waits) {
+                                 t.expires_after(100us);
+                                 co_await t.async_wait(asio::use_awaitable);
+                               }
+                               if (i == 1) {
+                                 t.expires_after(50ms);
+                                 co_await t.async_wait(asio::use_awaitable);
+                               }
+                               throw odd_item(i);
+                             },
+                             {.concurrency = 2, .name = "check"})
+                         .add_sink(2)
+                         .build(std::move(options))
+                   : std::move(source)
+                         .pipe(
+                             [&second_began](int i) -> int {
+                               if (i == 1) {
+                                 second_began = true;
+                                 std::this_thread::sleep_for(50ms);
+                               }
+                               const auto until = std::chrono::steady_clock::now() + 10s;
+                               while (!second_began && std::chrono::steady_clock::now() < until)
+                                 std::this_thread::sleep_for(100us);
+                               throw odd_item(i);
+                             },
+                             {.concurrency = 2, .name = "check"})
+                         .add_sink(2)
+                         .build(std::move(options));
+      auto [items, failure] = read_all(p);
+      p.stop();
+      CHECK(items.empty());
+      REQUIRE(failure);
+      REQUIRE(failure->failures().size() == 1);
+      const auto* first = original<odd_item>(failure->failures()[0]);
+      REQUIRE(first);
+      CHECK(first->item == 0);
+      CHECK(p.stats().stages[1].num_failures == 1);
+      CHECK(reported == std::vector<int>{0});
+    }
+  }
   SECTION("misconfiguration throws where it is written") {
     CHECK_THROWS_AS(spdl::failure_budget::rate(0.0), std::invalid_argument);
     CHECK_THROWS_AS(spdl::failure_budget::rate(1.5), std::invalid_argument);
