@@ -173,68 +173,116 @@ TEST_CASE("failure budgets", "[pipeline][failures]") {
     CHECK(failure->failures()[0].stage == "a");
     CHECK(items == std::vector<int>{0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12});
   }
-  SECTION("calls in flight when the budget is exceeded are dropped with the stage, not counted") {
-    // count(0): item 0's failure ends the stage while item 1's call still runs (item 0 fails
-    // only once item 1's call has begun, which then fails 50 ms later), on the pool or the loop.
-    // The stage's count, its failure and the hook's calls stop at item 0's.
-    for (const bool awaitable : {false, true}) {
-      CAPTURE(awaitable);
+  SECTION("calls in flight when the stream fails are dropped with it, not counted") {
+    // count(0): item 0's failure ends the stage while item 1's call runs (item 0 fails once
+    // item 1's call has begun); item 1's call fails too, once the hook has had item 0's failure.
+    // On the pool and on the loop, in completion and input order; and in a stage before the
+    // one that fails, whose output the failure cancels. The count, the stream's failure and the
+    // hook's calls stop at item 0's.
+    struct handshake {
       std::atomic<bool> second_began{false};
-      std::vector<int> reported;  // on the loop thread; read after the join
-      spdl::build_options options{
-          .num_threads = 2,
-          .max_failures = spdl::failure_budget::count(0),
-          .on_failure =
-              [&](const spdl::stage_failure& f) {
-                const auto* e = original<odd_item>(f);
-                reported.push_back(e ? e->item : -1);
-              }};
-      auto source = spdl::pipeline_builder().add_source(std::views::iota(0, 2));
-      auto p = awaitable
-                   ? std::move(source)
-                         .pipe(
-                             [&second_began](int i) -> asio::awaitable<int> {
-                               asio::steady_timer t(co_await asio::this_coro::executor);
-                               if (i == 1) second_began = true;
-                               for (int waits = 0; i == 0 && !second_began && waits < 100'000;
-                                    ++waits) {
-                                 t.expires_after(100us);
-                                 co_await t.async_wait(asio::use_awaitable);
-                               }
-                               if (i == 1) {
-                                 t.expires_after(50ms);
-                                 co_await t.async_wait(asio::use_awaitable);
-                               }
-                               throw odd_item(i);
-                             },
-                             {.concurrency = 2, .name = "check"})
-                         .add_sink(2)
-                         .build(std::move(options))
-                   : std::move(source)
-                         .pipe(
-                             [&second_began](int i) -> int {
-                               if (i == 1) {
-                                 second_began = true;
-                                 std::this_thread::sleep_for(50ms);
-                               }
-                               const auto until = std::chrono::steady_clock::now() + 10s;
-                               while (!second_began && std::chrono::steady_clock::now() < until)
-                                 std::this_thread::sleep_for(100us);
-                               throw odd_item(i);
-                             },
-                             {.concurrency = 2, .name = "check"})
-                         .add_sink(2)
-                         .build(std::move(options));
-      auto [items, failure] = read_all(p);
-      p.stop();
-      CHECK(items.empty());
-      REQUIRE(failure);
-      REQUIRE(failure->failures().size() == 1);
-      const auto* first = original<odd_item>(failure->failures()[0]);
-      REQUIRE(first);
-      CHECK(first->item == 0);
-      CHECK(p.stats().stages[1].num_failures == 1);
-      CHECK(reported == std::vector<int>{0});
+      std::atomic<bool> first_reported{false};
+    };
+    auto wait_for = [](const std::atomic<bool>& flag) {
+      const auto until = std::chrono::steady_clock::now() + 10s;
+      while (!flag && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(100us);
+    };
+    auto on_pool = [wait_for](handshake& h) {
+      return [&h, wait_for](int i) -> int {
+        if (i == 1) h.second_began = true;
+        wait_for(i == 0 ? h.second_began : h.first_reported);
+        throw odd_item(i);
+      };
+    };
+    auto on_loop = [](handshake& h) {
+      return [&h](int i) -> asio::awaitable<int> {
+        if (i == 1) h.second_began = true;
+        const std::atomic<bool>& flag = i == 0 ? h.second_began : h.first_reported;
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        for (int waits = 0; !flag && waits < 100'000; ++waits) {
+          t.expires_after(100us);
+          co_await t.async_wait(asio::use_awaitable);
+        }
+        throw odd_item(i);
+      };
+    };
+    enum class where { pool, loop, upstream };
+    for (const where w : {where::pool, where::loop, where::upstream}) {
+      for (const auto order : {spdl::output_order::completion, spdl::output_order::input}) {
+        const int kind = static_cast<int>(w);  // pool, loop, upstream
+        const bool input = order == spdl::output_order::input;
+        CAPTURE(kind, input);
+        handshake h;
+        std::vector<std::pair<std::string, int>> reported;  // on the loop thread; read after
+        spdl::build_options options{
+            .num_threads = 2,
+            .max_failures = spdl::failure_budget::count(0),
+            .on_failure =
+                [&](const spdl::stage_failure& f) {
+                  const auto* e = original<odd_item>(f);
+                  reported.emplace_back(f.stage, e ? e->item : -1);
+                  h.first_reported = true;
+                }};
+        auto source = spdl::pipeline_builder().add_source(std::views::iota(0, 2));
+        const spdl::pipe_options check{.concurrency = 2, .order = order, .name = "check"};
+        auto p = [&] {
+          switch (w) {
+            case where::pool:
+              return std::move(source).pipe(on_pool(h), check).add_sink(2).build(std::move(options));
+            case where::loop:
+              return std::move(source).pipe(on_loop(h), check).add_sink(2).build(std::move(options));
+            case where::upstream:
+              break;
+          }
+          // Item 1 fails before "check", after "check" failed with item 0 (which passed).
+          return std::move(source)
+              .pipe(
+                  [&h, wait_for](int i) -> int {
+                    if (i == 0) return i;
+                    h.second_began = true;
+                    wait_for(h.first_reported);
+                    throw odd_item(i);
+                  },
+                  {.concurrency = 2,
+                   .order = order,
+                   .name = "before",
+                   .max_failures = spdl::failure_budget::unlimited()})
+              .pipe(
+                  [&h, wait_for](int i) -> int {
+                    wait_for(h.second_began);
+                    throw odd_item(i);
+                  },
+                  check)
+              .add_sink(2)
+              .build(std::move(options));
+        }();
+        auto [items, failure] = read_all(p);
+        // The stream has failed; a stage before "check" may still run item 1's call. Its end,
+        // then the stop (a call that ends after stop() begins is never counted).
+        const std::string last = w == where::upstream ? "before" : "check";
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        auto tasks = [&] {
+          for (const auto& st : p.stats().stages)
+            if (st.name == last) return st.num_tasks;
+          return std::size_t{0};
+        };
+        while (tasks() < 2 && std::chrono::steady_clock::now() < until)
+          std::this_thread::sleep_for(1ms);
+        CHECK(tasks() == 2);
+        p.stop();
+        CHECK(items.empty());
+        REQUIRE(failure);
+        REQUIRE(failure->failures().size() == 1);
+        CHECK(failure->failures()[0].stage == "check");
+        const auto* first = original<odd_item>(failure->failures()[0]);
+        REQUIRE(first);
+        CHECK(first->item == 0);
+        std::size_t counted = 0;
+        for (const auto& st : p.stats().stages) counted += st.num_failures;
+        CHECK(counted == 1);
+        CHECK(reported == std::vector<std::pair<std::string, int>>{{"check", 0}});
+      }
     }
   }
   SECTION("misconfiguration throws where it is written") {

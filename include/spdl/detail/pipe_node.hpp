@@ -290,8 +290,9 @@ class pipe_node final : public producer_node<typename stage_result<F, In>::type>
       // A call that ends in an error once stop() has begun is dropped with the rest, not counted:
       // stop cancels what awaitable calls wait on, and they end with operation_aborted. So is one
       // that ends in an error after its stage failed (a call in flight when another's failure
-      // exceeded the budget): the stage's count stops at the failure that ended it.
-      if (r.error && !rt.stopping() && !this->failed) {
+      // exceeded the budget) or its output was cancelled (a stage after it failed): the count
+      // stops at the failure that ended the stream (release_turns).
+      if (r.error && !rt.stopping() && !released_) {
         deliver = false;
         if (rt.count_failure(*this, r.error)) {
           finish_turn(seq);

@@ -733,8 +733,10 @@ class loop_inbox {
 
 /// The loop thread, holding the role: runs the loop's ready handlers, as `poll()` does, and the
 /// calls queued for this thread (loop_inbox::on_loop_thread) after every 64 of them and at the
-/// end. Returns how many ran. (A stream that never waits posts handlers as fast as they run:
-/// `poll()` would not return while it goes on, nor a hook's calls be made.)
+/// end; every 64, too, a drain of the completions that wait. Returns how many ran. (A stream
+/// that never waits posts handlers as fast as they run: `poll()` would not return while it goes
+/// on, nor a hook's calls be made, nor pool threads' completions be drained: a push schedules a
+/// drain only while the loop thread sleeps, and a pool thread drives only with the role free.)
 inline std::size_t poll_with_calls(asio::io_context& loop, loop_inbox& inbox) {
   constexpr std::size_t calls_every = 64;
   std::size_t ran = 0;
@@ -743,6 +745,7 @@ inline std::size_t poll_with_calls(asio::io_context& loop, loop_inbox& inbox) {
     while (handlers < calls_every && loop.poll_one() > 0) ++handlers;
     ran += handlers + inbox.run_loop_thread_calls();
     if (handlers < calls_every) return ran;
+    if (inbox.pending()) inbox.schedule();
   }
 }
 

@@ -11,8 +11,8 @@ namespace spdl {
 
 /// How many failures (exceptions thrown by a stage's function for one item) are tolerated.
 /// A failed item is counted, logged and dropped; once the budget is exceeded the stage fails
-/// and the stream ends with spdl::pipeline_failure. The stage's count ends there: calls still in
-/// flight then are dropped with the stage, whether they fail or not.
+/// and the stream ends with spdl::pipeline_failure. The count ends there: calls still in flight
+/// then, in that stage or before it, are dropped with the stream, whether they fail or not.
 ///
 ///     .pipe(decode, {.max_failures = spdl::failure_budget::count(10)})    // fails at the 11th
 ///     .build({.max_failures = spdl::failure_budget::rate(0.05)})        // shared by all stages

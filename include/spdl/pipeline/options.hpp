@@ -80,8 +80,9 @@ struct build_options {
   /// Receives each failed item (on the loop thread, never while the engine's own work runs on
   /// another; every call before the end of the stream, or of its item's epoch, is read): the
   /// stage's name and the exception. Default: the first 10 failures of each stage are logged
-  /// on stderr; all are counted. Neither hook keeps the engine's work on the loop thread
-  /// (README, "Threads").
+  /// on stderr; all are counted (but a call that fails after a stage failure ended the
+  /// stream: dropped with it, see failure_budget). Neither hook keeps the engine's work on the
+  /// loop thread (README, "Threads").
   std::function<void(const stage_failure&)> on_failure;
   /// A path: write a Chrome trace-event JSON file there (open it in ui.perfetto.dev or
   /// chrome://tracing): a track per thread, a slice per call with its stage and item, queue
