@@ -57,7 +57,8 @@ struct dataloader_options {
   std::size_t buffer_size = 3;
   /// Failed items (the function threw) are dropped and counted; beyond this budget the stream
   /// fails with spdl::pipeline_failure. A failed item counts as done for state() (a restore
-  /// does not read it again), even one whose call failed after the stream had (not counted).
+  /// does not read it again), even one whose call failed after the stream had already failed
+  /// (a failure the pipeline drops uncounted).
   spdl::failure_budget max_failures = spdl::failure_budget::unlimited();
   /// Receives each failed item (see build_options::on_failure); default: the first 10 of each
   /// stage are logged on stderr.
